@@ -1,0 +1,79 @@
+"""Assembles the MCP server: settings, the shared dbt engine, and the toolsets chosen by --toolsets."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import import_module
+
+from mcp.server.mcpserver import MCPServer
+
+from server.context import AppContext
+from server.settings import Settings
+from tools.dbt_engine.engine import DbtEngine
+
+log = logging.getLogger("dbt_ae_mcp")
+
+# toolset name -> module with register(app, ctx)
+TOOLSET_MODULES = {
+    "dbt": "tools.dbt_commands",
+}
+
+INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.
+Start with dbt_debug (set-up) and dbt_list (what exists). Prove changes with dbt_build on a narrow
+selection (e.g. select='+fct_orders'). Preview data with dbt_show (read-only, limit 10).
+A run with failing nodes returns success=false with the failing nodes first; errors carry a code and a hint."""
+
+
+def configure_logging(settings: Settings) -> None:
+    """Logs go to stderr and data_dir/logs/server.log, never stdout (stdout is the MCP transport in stdio mode)."""
+    root = logging.getLogger()
+    if any(getattr(h, "_dbt_ae", False) for h in root.handlers):
+        return
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    try:
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_dir / "server.log", encoding="utf-8"))
+    except OSError:
+        pass
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler._dbt_ae = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+
+
+def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:
+    engine = DbtEngine(settings.project_dir, settings.effective_profiles_dir, settings.target)
+    ctx = AppContext(settings=settings, engine=engine)
+    app = MCPServer("dbt-ae-mcp", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level.upper())
+    for toolset in settings.toolsets:
+        module = import_module(TOOLSET_MODULES[toolset])
+        names = module.register(app, ctx)
+        log.debug("toolset %s: %s", toolset, ", ".join(names))
+    return app, ctx
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("dbt-ae-mcp")
+    except Exception:
+        return "0.0.0"
+
+
+async def serve(settings: Settings) -> None:
+    """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
+    app, ctx = build_app(settings)
+    ctx.engine.start()
+    try:
+        if settings.http:
+            host, port = settings.http_host_port
+            await app.run_streamable_http_async(host=host, port=port)
+        else:
+            await app.run_stdio_async()
+    finally:
+        await ctx.engine.shutdown()

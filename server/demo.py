@@ -1,0 +1,83 @@
+"""`dbt-ae-mcp demo`: an agent-style session against the bundled shop project, through a real MCP client over stdio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = REPO_ROOT / "fixtures" / "shop"
+
+STEPS: list[tuple[str, dict[str, Any], str]] = [
+    ("dbt_debug", {}, "Check the profile and the connection before touching anything."),
+    ("dbt_list", {"resource_types": ["model"], "limit": 20}, "See which models the project has."),
+    ("dbt_seed", {}, "Load the raw CSVs into the raw schema."),
+    ("dbt_build", {}, "Build and test everything in DAG order."),
+    ("dbt_compile", {"select": "fct_orders"}, "Read the compiled SQL of the incremental fact table."),
+    ("dbt_test", {"select": "fct_orders"}, "Re-run the tests of fct_orders alone."),
+    ("dbt_show", {"sql": "select status, count(*) as orders, sum(order_total) as revenue "
+                         "from {{ ref('fct_orders') }} group by status order by orders desc", "limit": 10},
+     "Look at the mart's data."),
+    ("dbt_source_freshness", {}, "Check the raw sources' freshness (the demo data is old on purpose: expect stale)."),
+]
+
+
+def prepare_project(workdir: Path) -> Path:
+    project = workdir / "shop"
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    return project
+
+
+def _first_lines(text: str, count: int = 8) -> str:
+    lines = text.splitlines()
+    shown = "\n".join("    " + line for line in lines[:count])
+    return shown + (f"\n    … ({len(lines) - count} more lines)" if len(lines) > count else "")
+
+
+async def run_demo(workdir: str | None = None) -> int:
+    root = Path(workdir or REPO_ROOT / ".demo").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    project = prepare_project(root)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "server.cli", "serve", "--project-dir", str(project), "--data-dir", str(root / "data")],
+        cwd=str(REPO_ROOT),
+    )
+    print(f"dbt-ae-mcp demo: project copied to {project}")
+    started = time.perf_counter()
+    failures = 0
+    async with Client(params) as client:
+        print(f"connected over stdio in {time.perf_counter() - started:.2f}s")
+        tools = await client.list_tools()
+        print(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
+        for name, args, why in STEPS:
+            events = 0
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                nonlocal events
+                events += 1
+
+            print(f"agent> {why}")
+            print(f"  call {name}({json.dumps(args)})")
+            t0 = time.perf_counter()
+            result = await client.call_tool(name, args, progress_callback=on_progress)
+            elapsed = time.perf_counter() - t0
+            text = result.content[0].text if result.content else ""
+            status = "ERROR" if result.is_error else "ok"
+            print(f"  <- {status} in {elapsed:.2f}s, {events} progress notification(s)")
+            print(_first_lines(text))
+            print()
+            expected_failure = name == "dbt_source_freshness"
+            if result.is_error or (not expected_failure and (result.structured_content or {}).get("success") is False):
+                failures += 1
+    print(f"demo finished in {time.perf_counter() - started:.1f}s: {len(STEPS) - failures}/{len(STEPS)} steps as expected")
+    return 0 if failures == 0 else 1

@@ -1,0 +1,115 @@
+"""Turns plain tool logic into MCP tools: pydantic input models, typed results, errors, budgets, progress."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from server.budget import budget_chars, cut_text
+from server.errors import ToolFailure
+
+log = logging.getLogger("dbt_ae_mcp.tools")
+
+InputT = TypeVar("InputT", bound=BaseModel)
+
+
+class ToolResult(BaseModel):
+    """Base of every tool result: structured content plus a one-screen text summary."""
+
+    def summary(self) -> str:  # pragma: no cover - every result overrides it
+        raise NotImplementedError
+
+    def fit(self, limit_chars: int) -> "ToolResult":
+        """Return a version of this result whose JSON is at most limit_chars. Lists and long texts override."""
+        return self
+
+
+class ProgressReporter:
+    """Sends MCP progress notifications for the current call; a no-op when the client asked for none."""
+
+    def __init__(self, ctx: Context | None) -> None:
+        self._ctx = ctx
+
+    async def __call__(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        if self._ctx is None:
+            return
+        try:
+            await self._ctx.report_progress(progress, total, message)
+        except Exception:  # a client that went away must not fail the dbt call
+            log.debug("progress notification failed", exc_info=True)
+
+
+class Handler(Protocol[InputT]):
+    def __call__(self, args: InputT, progress: ProgressReporter) -> Awaitable[ToolResult]: ...
+
+
+def _validation_failure(exc: ValidationError) -> ToolFailure:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors(include_url=False)
+    )
+    return ToolFailure("invalid_input", f"Invalid arguments: {problems}", "Fix the named arguments and call again.")
+
+
+def error_result(failure: ToolFailure) -> CallToolResult:
+    model = failure.to_model()
+    return CallToolResult(
+        content=[TextContent(type="text", text=model.text())],
+        structured_content=model.model_dump(mode="json"),
+        is_error=True,
+    )
+
+
+def render_result(result: ToolResult, token_budget: int) -> CallToolResult:
+    limit = budget_chars(token_budget)
+    fitted = result.fit(limit)
+    text, _ = cut_text(fitted.summary(), limit // 4)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=fitted.model_dump(mode="json"))
+
+
+def add_tool(
+    app: MCPServer,
+    *,
+    name: str,
+    description: str,
+    input_model: type[InputT],
+    output_model: type[ToolResult],
+    handler: Callable[[InputT, ProgressReporter], Awaitable[ToolResult]],
+    annotations: ToolAnnotations,
+    token_budget: int,
+) -> None:
+    """Register `handler` as tool `name`, with the input model's fields as the tool's flat arguments."""
+
+    async def tool_fn(ctx: Context, **kwargs: Any) -> CallToolResult:
+        try:
+            args = input_model.model_validate(kwargs)
+        except ValidationError as exc:
+            return error_result(_validation_failure(exc))
+        try:
+            result = await handler(args, ProgressReporter(ctx))
+        except ToolFailure as failure:
+            log.info("tool %s failed: %s %s", name, failure.code, failure.message)
+            return error_result(failure)
+        return render_result(result, token_budget)
+
+    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    annotations_map: dict[str, Any] = {"ctx": Context}
+    for field_name, field in input_model.model_fields.items():
+        extra: dict[str, Any] = {"description": field.description}
+        if field.examples:
+            extra["examples"] = field.examples
+        annotation = Annotated[field.annotation, Field(**extra)]  # type: ignore[valid-type]
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        annotations_map[field_name] = annotation
+    return_annotation = Annotated[CallToolResult, output_model]
+    annotations_map["return"] = return_annotation
+    tool_fn.__signature__ = inspect.Signature(params, return_annotation=return_annotation)  # type: ignore[attr-defined]
+    tool_fn.__annotations__ = annotations_map
+    tool_fn.__name__ = name
+    app.add_tool(tool_fn, name=name, description=description, annotations=annotations)

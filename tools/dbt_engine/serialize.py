@@ -1,0 +1,201 @@
+"""Turns dbt's Python results into plain JSON-able dicts. Runs inside the worker, the only place dbt objects exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+SECRET_PATTERN = re.compile(
+    r"(?i)(password|passwd|pwd|token|secret|private_key|api_key|access_key|client_secret)(\s*[:=]\s*)(\S+)"
+)
+
+
+def redact(text: str) -> str:
+    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+def json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value == value.to_integral_value() or abs(value) < 1e15 else str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def _enum_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _timing(result: Any) -> dict[str, str | None]:
+    timing: dict[str, str | None] = {}
+    for info in getattr(result, "timing", None) or []:
+        timing[f"{info.name}_started_at"] = info.started_at.isoformat() if info.started_at else None
+        timing[f"{info.name}_completed_at"] = info.completed_at.isoformat() if info.completed_at else None
+    return timing
+
+
+def _compiled_path(node: Any, project_dir: Path) -> str | None:
+    path = getattr(node, "compiled_path", None)
+    if not path:
+        return None
+    full = Path(path)
+    if not full.is_absolute():
+        full = project_dir / full
+    return str(full)
+
+
+def node_result(result: Any, project_dir: Path) -> dict[str, Any]:
+    node = result.node
+    config = getattr(node, "config", None)
+    adapter_response = getattr(result, "adapter_response", None) or {}
+    rows_affected = adapter_response.get("rows_affected") if isinstance(adapter_response, dict) else None
+    return {
+        "unique_id": node.unique_id,
+        "name": getattr(node, "name", None),
+        "resource_type": _enum_value(node.resource_type),
+        "status": str(_enum_value(result.status)),
+        "execution_time_s": round(float(getattr(result, "execution_time", 0.0) or 0.0), 4),
+        "message": result.message,
+        "failures": getattr(result, "failures", None),
+        "materialized": getattr(config, "materialized", None) if config is not None else None,
+        "relation_name": getattr(node, "relation_name", None),
+        "original_file_path": getattr(node, "original_file_path", None),
+        "compiled_path": _compiled_path(node, project_dir),
+        "compiled_sql": getattr(node, "compiled_code", None),
+        "rows_affected": rows_affected if isinstance(rows_affected, int) and rows_affected >= 0 else None,
+        "timing": _timing(result),
+    }
+
+
+def _table(agate_table: Any) -> dict[str, Any]:
+    columns = list(agate_table.column_names)
+    rows = [[json_value(v) for v in row] for row in agate_table.rows]
+    types = [type(t).__name__ for t in agate_table.column_types]
+    return {"columns": columns, "column_types": types, "rows": rows}
+
+
+def _freshness_node(result: Any) -> dict[str, Any]:
+    node = result.node
+    base = {
+        "unique_id": node.unique_id,
+        "name": f"{node.source_name}.{node.name}",
+        "resource_type": "source",
+        "status": str(_enum_value(result.status)),
+        "execution_time_s": round(float(getattr(result, "execution_time", 0.0) or 0.0), 4),
+        "message": getattr(result, "message", None),
+        "timing": _timing(result),
+    }
+    max_loaded_at = getattr(result, "max_loaded_at", None)
+    if max_loaded_at is not None:
+        base["max_loaded_at"] = max_loaded_at.isoformat()
+        base["snapshotted_at"] = result.snapshotted_at.isoformat()
+        base["age_s"] = round(float(result.age), 1)
+    criteria = getattr(node, "freshness", None)
+    if criteria is not None:
+        base["criteria"] = json.loads(json.dumps(criteria.to_dict(), default=str))
+    if not base["message"] and "age_s" in base:
+        base["message"] = (
+            f"{base['status']}: newest row loaded {base['max_loaded_at']}, {base['age_s'] / 3600:.1f} h old"
+            f" (criteria {base.get('criteria', {})})"
+        )
+    return base
+
+
+def serialize_result(command: str, result: Any, project_dir: Path) -> dict[str, Any]:
+    """One shape for every command: `nodes` (per node), plus command-specific extras."""
+    payload: dict[str, Any] = {"command": command, "nodes": []}
+    if result is None:
+        return payload
+    if command in ("list", "ls"):
+        items = []
+        for line in result:
+            try:
+                items.append(json.loads(line))
+            except (TypeError, json.JSONDecodeError):
+                items.append({"name": str(line)})
+        payload["items"] = items
+        return payload
+    if command == "debug":
+        payload["connection_ok"] = bool(result)
+        return payload
+    if command == "parse":
+        counts: dict[str, int] = {}
+        for node in result.nodes.values():
+            key = str(_enum_value(node.resource_type))
+            counts[key] = counts.get(key, 0) + 1
+        counts["source"] = len(result.sources)
+        counts["macro"] = len([m for m in result.macros.values() if m.package_name == result.metadata.project_name])
+        counts["exposure"] = len(result.exposures)
+        payload["counts"] = counts
+        return payload
+    if command == "docs":
+        payload["catalog"] = {
+            "nodes": len(getattr(result, "nodes", {}) or {}),
+            "sources": len(getattr(result, "sources", {}) or {}),
+            "errors": list(getattr(result, "errors", None) or []),
+        }
+        return payload
+    results = getattr(result, "results", None)
+    if results is None:
+        payload["raw"] = str(result)[:2000]
+        return payload
+    if command == "source":
+        payload["nodes"] = [_freshness_node(r) for r in results]
+        return payload
+    nodes = []
+    for item in results:
+        entry = node_result(item, project_dir)
+        agate_table = getattr(item, "agate_table", None)
+        if command == "show" and agate_table is not None:
+            payload["table"] = _table(agate_table)
+        nodes.append(entry)
+    payload["nodes"] = nodes
+    payload["elapsed_dbt_s"] = round(float(getattr(result, "elapsed_time", 0.0) or 0.0), 4)
+    return payload
+
+
+EXCEPTION_CODES = [
+    ("ParsingError", "dbt_parse_error", "Fix the file named in the message; dbt_parse re-checks the project."),
+    ("CompilationError", "dbt_compilation_error", "Fix the Jinja/SQL named in the message, then dbt_compile it."),
+    ("DbtProfileError", "profile_error", "Check profiles.yml and the target; dbt_debug shows the connection."),
+    ("DbtProjectError", "project_error", "Check dbt_project.yml; dbt_debug checks the project set-up."),
+    ("DbtSelectorsError", "invalid_selector", "Fix the selector; dbt_list shows what a selection matches."),
+    ("DbtDatabaseError", "dbt_database_error", "The warehouse rejected the SQL: read the message, fix the model."),
+    ("FailedToConnectError", "connection_error", "The warehouse is not reachable: run dbt_debug and check the profile."),
+    ("DbtInternalError", "dbt_internal_error", "dbt failed internally; try dbt_parse, then report the message."),
+    ("DbtRuntimeError", "dbt_runtime_error", "Read the message; dbt_debug and dbt_parse narrow it down."),
+]
+
+
+def classify_exception(exc: BaseException | None, events: list[dict[str, Any]]) -> dict[str, Any]:
+    if exc is None:
+        messages = [e["msg"] for e in events if e.get("level") == "error"]
+        return {
+            "code": "dbt_error",
+            "message": redact("; ".join(messages) or "dbt failed without an exception"),
+            "hint": "Read the message; dbt_debug and dbt_parse narrow it down.",
+        }
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    message = redact(str(exc).strip())
+    if "selector" in message.lower() and "DbtSelectorsError" not in names and "DbtRuntimeError" in names:
+        if "could not be found" in message.lower() or "invalid selector" in message.lower():
+            names.insert(0, "DbtSelectorsError")
+    for class_name, code, hint in EXCEPTION_CODES:
+        if class_name in names:
+            return {"code": code, "message": message, "hint": hint, "exception": names[0]}
+    if "connect" in message.lower() or "IO Error" in message:
+        return {"code": "connection_error", "message": message, "hint": EXCEPTION_CODES[6][2], "exception": names[0]}
+    return {"code": "dbt_error", "message": message, "hint": "Read the message; dbt_debug checks the set-up.", "exception": names[0]}

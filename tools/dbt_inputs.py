@@ -1,0 +1,244 @@
+"""Input models of the dbt command tools, and how they become dbt CLI arguments."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Selector = str | list[str] | None
+
+_FLAG_MESSAGE = "values may not start with '-' (that would be read as a dbt flag)"
+RESOURCE_TYPES = (
+    "model", "test", "seed", "snapshot", "source", "exposure", "analysis", "macro",
+    "metric", "semantic_model", "saved_query", "unit_test", "function", "all", "default",
+)
+
+
+def reject_flags(value: Any) -> Any:
+    """Flag injection guard: every user string handed to dbt as a CLI value must not look like a flag."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str) and item.strip().startswith("-"):
+            raise ValueError(f"{item!r}: {_FLAG_MESSAGE}")
+    return value
+
+
+def selection_terms(value: Selector) -> list[str]:
+    """`"a b"` and `["a", "b"]` both mean the union of a and b, as on the dbt command line."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [term for item in items for term in item.split() if term]
+
+
+class ToolInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, le=86400, description="Give up (and restart the dbt worker) after this many seconds. Default: the server's setting."
+    )
+
+
+class TargetInput(ToolInput):
+    target: str | None = Field(default=None, description="dbt target from profiles.yml; default: the server's target.", examples=["dev"])
+    vars: dict[str, Any] | None = Field(
+        default=None, description="dbt vars for this call, as an object (sent as --vars JSON).", examples=[{"start_date": "2025-01-01"}]
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _no_flags_target(cls, value: Any) -> Any:
+        return reject_flags(value)
+
+    def vars_json(self) -> str | None:
+        return json.dumps(self.vars, sort_keys=True) if self.vars else None
+
+
+class SelectionInput(TargetInput):
+    select: Selector = Field(
+        default=None,
+        description="dbt node selection (--select): names, paths, tags, graph operators. Space-separated or a list.",
+        examples=["fct_orders", "+fct_orders", "tag:daily", ["stg_orders", "stg_customers"]],
+    )
+    exclude: Selector = Field(default=None, description="Nodes to leave out (--exclude), same syntax as select.")
+    selector: str | None = Field(default=None, description="A named selector from selectors.yml (--selector).")
+
+    @field_validator("select", "exclude", "selector")
+    @classmethod
+    def _no_flags(cls, value: Any) -> Any:
+        return reject_flags(value)
+
+    def selection_args(self) -> list[str]:
+        args: list[str] = []
+        if terms := selection_terms(self.select):
+            args += ["--select", *terms]
+        if terms := selection_terms(self.exclude):
+            args += ["--exclude", *terms]
+        if self.selector:
+            args += ["--selector", self.selector]
+        return args
+
+    @property
+    def has_selection(self) -> bool:
+        return bool(selection_terms(self.select) or self.selector)
+
+
+class ExecutionInput(SelectionInput):
+    fail_fast: bool = Field(default=False, description="Stop at the first failure (--fail-fast).")
+    threads: int | None = Field(default=None, ge=1, le=64, description="dbt threads for this call (--threads).")
+
+    def execution_args(self) -> list[str]:
+        args = self.selection_args()
+        if self.fail_fast:
+            args.append("--fail-fast")
+        if self.threads:
+            args += ["--threads", str(self.threads)]
+        return args
+
+
+class RefreshableInput(ExecutionInput):
+    full_refresh: bool = Field(default=False, description="Rebuild incremental models and seeds from scratch (--full-refresh).")
+
+    def execution_args(self) -> list[str]:
+        args = super().execution_args()
+        if self.full_refresh:
+            args.append("--full-refresh")
+        return args
+
+
+class RunInput(RefreshableInput):
+    empty: bool = Field(default=False, description="Build with zero rows (--empty): checks SQL and schema cheaply.")
+
+
+class BuildInput(RunInput):
+    resource_types: list[Literal["model", "test", "seed", "snapshot", "unit_test", "source", "function"]] | None = Field(
+        default=None, description="Only these resource types (--resource-type)."
+    )
+
+
+class TestInput(ExecutionInput):
+    store_failures: bool = Field(default=False, description="Store failing rows in the warehouse (--store-failures).")
+
+
+class SeedInput(RefreshableInput):
+    pass
+
+
+class SnapshotInput(ExecutionInput):
+    pass
+
+
+class FreshnessInput(SelectionInput):
+    threads: int | None = Field(default=None, ge=1, le=64, description="dbt threads for this call (--threads).")
+
+
+class CompileInput(ExecutionInput):
+    sql: str | None = Field(
+        default=None,
+        description="Inline SQL (with Jinja, ref() and source()) to compile instead of project nodes.",
+        examples=["select * from {{ ref('fct_orders') }} where order_id = 1"],
+    )
+    include_sql: bool = Field(default=True, description="Return the compiled SQL of each node (cut to the output budget).")
+    include_tests: bool = Field(
+        default=False,
+        description="Also compile the tests attached to the selected nodes (dbt's eager indirect selection). "
+        "Off by default: compiling a model should return that model, fast.",
+    )
+
+
+class ShowInput(TargetInput):
+    sql: str | None = Field(
+        default=None,
+        description="A read-only query (select/with) to preview; Jinja, ref() and source() work. Give sql or model.",
+        examples=["select status, count(*) as n from {{ ref('fct_orders') }} group by status"],
+    )
+    model: str | None = Field(default=None, description="A model (or seed/snapshot) name to preview instead of sql.", examples=["dim_customers"])
+    limit: int = Field(default=10, ge=1, le=10000, description="Most rows to return (dbt show --limit).")
+
+    @field_validator("model")
+    @classmethod
+    def _no_flags_model(cls, value: Any) -> Any:
+        return reject_flags(value)
+
+
+class ListInput(SelectionInput):
+    resource_types: list[Literal[RESOURCE_TYPES]] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Only these resource types (--resource-type), e.g. ['model','source']."
+    )
+    cursor: str | None = Field(default=None, description="Opaque cursor from a previous page's next_cursor.")
+    limit: int = Field(default=100, ge=1, le=1000, description="Most items per page.")
+
+
+class DocsInput(TargetInput):
+    select: Selector = Field(default=None, description="Limit the catalog to these nodes (--select).")
+    static: bool = Field(default=False, description="Also write a single-file static_index.html (--static).")
+
+    @field_validator("select")
+    @classmethod
+    def _no_flags_select(cls, value: Any) -> Any:
+        return reject_flags(value)
+
+
+class DebugInput(ToolInput):
+    target: str | None = Field(default=None, description="dbt target to check; default: the server's target.")
+
+    @field_validator("target")
+    @classmethod
+    def _no_flags_target(cls, value: Any) -> Any:
+        return reject_flags(value)
+
+
+class RetryInput(TargetInput):
+    pass
+
+
+class ParseInput(TargetInput):
+    pass
+
+
+class DepsInput(ToolInput):
+    upgrade: bool = Field(default=False, description="Ignore package-lock.yml and resolve versions again (--upgrade).")
+
+
+_WRITE_SQL = re.compile(
+    r"\b(insert|update|delete|merge|create|drop|alter|truncate|grant|revoke|copy|attach|detach|call|vacuum|"
+    r"replace|install|load|export|import|pragma|set|use|checkpoint|comment)\b",
+    re.IGNORECASE,
+)
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def read_only_problem(sql: str) -> str | None:
+    """Why `sql` is not a single read-only query, or None when it is. Jinja is replaced before parsing."""
+    import sqlglot
+    from sqlglot import exp
+
+    text = _JINJA.sub(lambda m: "__jinja__" if m.group(0).startswith("{{") else " ", sql).strip().rstrip(";").strip()
+    if not text:
+        return "the query is empty"
+    try:
+        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError:
+        statements = []
+        first = re.sub(r"^(\s|--[^\n]*\n|/\*.*?\*/)*", "", text, flags=re.DOTALL).split(None, 1)
+        if not first or first[0].lower() not in ("select", "with", "from", "values", "table"):
+            return "it does not start with select or with"
+        if _WRITE_SQL.search(_strip_strings(text)):
+            return "it contains a statement keyword that can change data"
+        return None
+    if len(statements) != 1:
+        return f"it holds {len(statements)} statements; give exactly one query"
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
+        return f"it is a {statement.key.upper()} statement, not a query"
+    for node in statement.walk():
+        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)):
+            return f"it contains {node.key.upper()}"
+    return None
+
+
+def _strip_strings(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)

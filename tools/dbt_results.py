@@ -1,0 +1,190 @@
+"""Result models of the dbt command tools: per-node results, summaries, and fitting into the output budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from server.registration import ToolResult
+
+FAILED = {"error", "fail", "runtime error"}
+COUNTER_OF = {
+    "success": "PASS", "pass": "PASS", "warn": "WARN", "error": "ERROR", "fail": "ERROR",
+    "runtime error": "ERROR", "skipped": "SKIP", "no-op": "NO-OP", "partial success": "WARN",
+}
+SQL_CUT = 1500
+
+
+class NodeResult(BaseModel):
+    """One dbt node's outcome."""
+
+    unique_id: str
+    name: str | None = None
+    resource_type: str
+    status: str = Field(description="dbt status: success, error, pass, fail, warn, skipped, runtime error, no-op…")
+    execution_time_s: float = 0.0
+    message: str | None = None
+    failures: int | None = Field(default=None, description="Failing rows of a test.")
+    materialized: str | None = None
+    relation_name: str | None = None
+    original_file_path: str | None = None
+    compiled_path: str | None = Field(default=None, description="Absolute path of the compiled SQL on disk.")
+    compiled_sql: str | None = Field(default=None, description="Compiled SQL (compile, or a failing node).")
+    compiled_sql_truncated: bool = False
+    rows_affected: int | None = None
+    max_loaded_at: str | None = Field(default=None, description="Source freshness: newest loaded_at value.")
+    snapshotted_at: str | None = None
+    age_s: float | None = Field(default=None, description="Source freshness: age of the newest row in seconds.")
+    criteria: dict[str, Any] | None = Field(default=None, description="Source freshness: warn_after / error_after.")
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+
+def order_nodes(nodes: list[NodeResult]) -> list[NodeResult]:
+    """Failing nodes first, then warnings, then the rest in execution order."""
+    rank = {True: 0, False: 1}
+    return sorted(nodes, key=lambda n: (rank[n.failed], 0 if n.status == "warn" else 1))
+
+
+def count_statuses(nodes: list[NodeResult]) -> dict[str, int]:
+    counts = {"PASS": 0, "WARN": 0, "ERROR": 0, "SKIP": 0, "NO-OP": 0}
+    for node in nodes:
+        counter = COUNTER_OF.get(node.status, node.status.upper())
+        counts[counter] = counts.get(counter, 0) + 1
+    counts["TOTAL"] = len(nodes)
+    return counts
+
+
+def _cut_sql(node: NodeResult, limit: int) -> NodeResult:
+    if node.compiled_sql is not None and len(node.compiled_sql) > limit:
+        return node.model_copy(update={"compiled_sql": node.compiled_sql[:limit] + "\n-- … cut: full SQL at compiled_path", "compiled_sql_truncated": True})
+    return node
+
+
+class DbtCommandResult(ToolResult):
+    """The outcome of a dbt command, node by node, failing nodes first."""
+
+    command: str
+    success: bool = Field(description="False when any node failed; the run still happened.")
+    counts: dict[str, int] = Field(description="PASS / WARN / ERROR / SKIP / NO-OP / TOTAL.")
+    elapsed_s: float = Field(description="Wall time inside dbt.")
+    nodes: list[NodeResult]
+    omitted_nodes: int = Field(default=0, description="Nodes left out to respect the output budget (all passing).")
+    truncated: bool = False
+    artifact_path: str | None = Field(default=None, description="run_results.json with every node, when written.")
+    warnings: list[str] = Field(default_factory=list, description="dbt warnings of this call.")
+    error: dict[str, Any] | None = Field(default=None, description="An exception dbt raised after running nodes.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Command-specific output (docs paths, parse counts…).")
+
+    def summary(self) -> str:
+        counts = " ".join(f"{k}={v}" for k, v in self.counts.items())
+        lines = [f"dbt {self.command}: {'OK' if self.success else 'FAILED'} {counts} in {self.elapsed_s:.2f}s"]
+        for node in self.nodes:
+            if node.failed or node.status == "warn":
+                message = (node.message or "").strip().splitlines()
+                lines.append(f"- {node.status.upper()} {node.unique_id}: {message[0] if message else ''}")
+        if self.error:
+            lines.append(f"- {self.error.get('code')}: {self.error.get('message')}")
+        for warning in self.warnings[:5]:
+            lines.append(f"- warning: {warning.strip().splitlines()[0] if warning.strip() else ''}")
+        if self.omitted_nodes:
+            lines.append(f"({self.omitted_nodes} passing nodes left out; all of them in {self.artifact_path})")
+        if self.command == "compile":
+            for node in [n for n in self.nodes if n.compiled_sql][:3]:
+                lines.append(f"-- {node.unique_id} ({node.compiled_path})\n{node.compiled_sql.strip()}")
+        return "\n".join(lines)
+
+    def fit(self, limit_chars: int) -> "DbtCommandResult":
+        if len(self.model_dump_json()) <= limit_chars:
+            return self
+        fitted = self.model_copy(update={"nodes": [_cut_sql(n, SQL_CUT) for n in self.nodes], "truncated": True})
+        fitted.warnings = [w[:500] for w in fitted.warnings[:10]]
+        while len(fitted.model_dump_json()) > limit_chars:
+            passing = [i for i, n in enumerate(fitted.nodes) if not n.failed]
+            if passing:
+                drop = passing[-1]
+            elif fitted.nodes:
+                drop = len(fitted.nodes) - 1
+            else:
+                break
+            fitted.nodes = fitted.nodes[:drop] + fitted.nodes[drop + 1:]
+            fitted.omitted_nodes += 1
+            if len(fitted.nodes) <= 1 and len(fitted.model_dump_json()) > limit_chars:
+                fitted.nodes = [_cut_sql(n, 200) for n in fitted.nodes]
+                break
+        return fitted
+
+
+class ShowResult(ToolResult):
+    """Rows of a preview query."""
+
+    columns: list[str]
+    column_types: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    limit: int
+    truncated: bool = Field(default=False, description="Rows were cut to respect the output budget.")
+    compiled_sql: str | None = None
+    elapsed_s: float
+
+    def summary(self) -> str:
+        head = f"{self.row_count} row(s) (limit {self.limit}) in {self.elapsed_s:.2f}s" + (", cut to fit" if self.truncated else "")
+        lines = [head, " | ".join(self.columns)]
+        for row in self.rows[:20]:
+            lines.append(" | ".join("" if v is None else str(v) for v in row))
+        if len(self.rows) > 20:
+            lines.append(f"… {len(self.rows) - 20} more row(s) in the structured result")
+        return "\n".join(lines)
+
+    def fit(self, limit_chars: int) -> "ShowResult":
+        fitted = self
+        while len(fitted.model_dump_json()) > limit_chars and fitted.rows:
+            fitted = fitted.model_copy(update={"rows": fitted.rows[: len(fitted.rows) // 2], "truncated": True})
+        return fitted
+
+
+class ListItem(BaseModel):
+    unique_id: str | None = None
+    name: str | None = None
+    resource_type: str | None = None
+    package_name: str | None = None
+    original_file_path: str | None = None
+    materialized: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class ListResult(ToolResult):
+    """One page of dbt ls."""
+
+    items: list[ListItem]
+    total: int
+    offset: int = Field(description="Index of the first item of this page.")
+    next_cursor: str | None = Field(default=None, description="Pass as cursor to get the next page; null on the last page.")
+
+    def summary(self) -> str:
+        shown = ", ".join(i.unique_id or i.name or "?" for i in self.items[:50])
+        more = f"; next_cursor={self.next_cursor}" if self.next_cursor else ""
+        return f"{len(self.items)} of {self.total} node(s) from {self.offset}{more}\n{shown}"
+
+    def fit(self, limit_chars: int) -> "ListResult":
+        fitted = self
+        while len(fitted.model_dump_json()) > limit_chars and len(fitted.items) > 1:
+            keep = len(fitted.items) // 2
+            fitted = fitted.model_copy(update={"items": fitted.items[:keep], "next_cursor": str(self.offset + keep)})
+        return fitted
+
+
+class DebugResult(ToolResult):
+    """dbt debug: whether the profile connects and the project is set up, with credentials redacted."""
+
+    connection_ok: bool
+    success: bool
+    output: list[str] = Field(description="dbt debug's report lines, secrets redacted.")
+    elapsed_s: float
+
+    def summary(self) -> str:
+        state = "connection OK" if self.connection_ok else "connection FAILED"
+        return f"dbt debug: {state}\n" + "\n".join(line for line in self.output if line.strip())[:3000]
