@@ -209,6 +209,8 @@ _WRITE_SQL = re.compile(
     re.IGNORECASE,
 )
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+# Jinja that runs SQL of its own while dbt renders the query.
+_JINJA_RUNS_SQL = re.compile(r"run_query|\bstatement\b|\bcall\b|adapter\s*\.|\bexecute\b|^\{%-?\s*do\b", re.IGNORECASE)
 
 
 def read_only_problem(sql: str) -> str | None:
@@ -216,6 +218,9 @@ def read_only_problem(sql: str) -> str | None:
     import sqlglot
     from sqlglot import exp
 
+    for block in _JINJA.findall(sql):
+        if _JINJA_RUNS_SQL.search(block):
+            return f"its Jinja {block[:60]!r} can run SQL of its own"
     text = _JINJA.sub(lambda m: "__jinja__" if m.group(0).startswith("{{") else " ", sql).strip().rstrip(";").strip()
     if not text:
         return "the query is empty"

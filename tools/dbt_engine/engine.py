@@ -43,7 +43,8 @@ class DbtEngine:
         self._proc: asyncio.subprocess.Process | None = None
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Queue[dict[str, Any]]] = {}
+        # request id -> (the worker it was sent to, where its replies go)
+        self._pending: dict[int, tuple[asyncio.subprocess.Process | None, asyncio.Queue[dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._waiting = 0
@@ -91,7 +92,7 @@ class DbtEngine:
             )
         except OSError as exc:
             if not ready.done():
-                ready.set_exception(ToolFailure("worker_failed", f"Could not start the dbt worker: {exc}", "Run `dbt-ae-mcp doctor`."))
+                ready.set_result({"start_error": {"code": "worker_failed", "message": f"Could not start the dbt worker: {exc}", "hint": "Run `dbt-ae-mcp doctor`."}})
             return
         self._proc = proc
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(proc, ready))
@@ -112,19 +113,20 @@ class DbtEngine:
                 if not ready.done():
                     ready.set_result(message)
                 continue
-            queue = self._pending.get(message.get("id"))
-            if queue is not None:
-                queue.put_nowait(message)
+            entry = self._pending.get(message.get("id"))
+            if entry is not None:
+                entry[1].put_nowait(message)
         await proc.wait()
         log.info("dbt worker %s exited with %s", proc.pid, proc.returncode)
         crash = {"type": "result", "ok": False, "error": {
             "code": "worker_crashed", "message": f"The dbt worker exited (code {proc.returncode}).",
             "hint": "Call again: the worker restarts. If it keeps failing, run dbt_debug.",
         }}
-        for queue in self._pending.values():
-            queue.put_nowait(crash)
+        for owner, queue in self._pending.values():
+            if owner is proc:
+                queue.put_nowait(crash)
         if not ready.done():
-            ready.set_exception(ToolFailure("worker_crashed", "The dbt worker exited during start-up.", "Run `dbt-ae-mcp doctor`."))
+            ready.set_result({"start_error": {"code": "worker_crashed", "message": "The dbt worker exited during start-up.", "hint": "Run `dbt-ae-mcp doctor`; the server log has the worker's stderr."}})
 
     def kill(self) -> None:
         """Kill the worker now (synchronously, safe inside a cancelled task) and start a fresh one."""
@@ -164,7 +166,11 @@ class DbtEngine:
             self._ready = None
             self.start()
         assert self._ready is not None
-        return await asyncio.shield(self._ready)
+        ready = await asyncio.shield(self._ready)
+        if "start_error" in ready:
+            self._ready = None  # the next call tries a fresh start
+            raise ToolFailure(**ready["start_error"])
+        return ready
 
     # -- calls ---------------------------------------------------------------------------------------
     async def invoke(
@@ -206,12 +212,14 @@ class DbtEngine:
     ) -> WorkerReply:
         request_id = next(self._ids)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._pending[request_id] = queue
+        self._pending[request_id] = (None, queue)
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self.wait_ready()
                 proc = self._proc
-                assert proc is not None and proc.stdin is not None
+                if proc is None or proc.returncode is not None or proc.stdin is None:
+                    raise ToolFailure("worker_crashed", "The dbt worker is not running.", "Call again: the worker restarts.")
+                self._pending[request_id] = (proc, queue)
                 request = {
                     "id": request_id, "op": "invoke", "args": args,
                     "target": target or self.default_target, "vars": vars_json, "reuse_manifest": reuse_manifest,

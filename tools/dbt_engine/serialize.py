@@ -177,25 +177,65 @@ EXCEPTION_CODES = [
     ("FailedToConnectError", "connection_error", "The warehouse is not reachable: run dbt_debug and check the profile."),
     ("DbtInternalError", "dbt_internal_error", "dbt failed internally; try dbt_parse, then report the message."),
     ("DbtRuntimeError", "dbt_runtime_error", "Read the message; dbt_debug and dbt_parse narrow it down."),
+    ("DbtException", "dbt_error", "Read the message; dbt_debug and dbt_parse narrow it down."),
 ]
 
 
+MESSAGE_MARKERS = [
+    ("depends on a node named", "model_not_found"),
+    ("Error parsing inline query", "dbt_compilation_error"),
+    ("Compilation Error", "dbt_compilation_error"),
+    ("Parsing Error", "dbt_parse_error"),
+    ("profiles.yml", "profile_error"),
+    ("Could not find profile", "profile_error"),
+    ("Database Error", "dbt_database_error"),
+    ("Catalog Error", "dbt_database_error"),
+    ("Binder Error", "dbt_database_error"),
+    ("Parser Error", "dbt_database_error"),
+    ("IO Error", "connection_error"),
+    ("Could not connect", "connection_error"),
+]
+GENERIC = {"DbtRuntimeError", "DbtException", "Exception"}
+HINTS = {code: hint for _, code, hint in EXCEPTION_CODES} | {
+    "model_not_found": "A ref() or source() names a node that does not exist: dbt_list shows the names.",
+    "connection_error": "The warehouse is not reachable: run dbt_debug and check the profile.",
+}
+
+
 def classify_exception(exc: BaseException | None, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stable error code and hint for a dbt failure, with the error events dbt fired folded into the message."""
+    error_events = [
+        e["msg"] for e in events
+        if e.get("level") == "error" and e.get("msg") and e.get("name") not in ("MainEncounteredError", "MainStackTrace")
+    ]
     if exc is None:
-        messages = [e["msg"] for e in events if e.get("level") == "error"]
         return {
             "code": "dbt_error",
-            "message": redact("; ".join(messages) or "dbt failed without an exception"),
+            "message": redact("; ".join(error_events) or "dbt failed without an exception"),
             "hint": "Read the message; dbt_debug and dbt_parse narrow it down.",
         }
     names = [cls.__name__ for cls in type(exc).__mro__]
-    message = redact(str(exc).strip())
-    if "selector" in message.lower() and "DbtSelectorsError" not in names and "DbtRuntimeError" in names:
-        if "could not be found" in message.lower() or "invalid selector" in message.lower():
-            names.insert(0, "DbtSelectorsError")
-    for class_name, code, hint in EXCEPTION_CODES:
-        if class_name in names:
-            return {"code": code, "message": message, "hint": hint, "exception": names[0]}
-    if "connect" in message.lower() or "IO Error" in message:
-        return {"code": "connection_error", "message": message, "hint": EXCEPTION_CODES[6][2], "exception": names[0]}
-    return {"code": "dbt_error", "message": message, "hint": "Read the message; dbt_debug checks the set-up.", "exception": names[0]}
+    message = str(exc).strip()
+    extra = [m for m in error_events if m.strip() and m.strip() not in message]
+    if extra:
+        message = message + "\n" + "\n".join(extra[:5])
+    message = redact(message)
+    code = None
+    if names[0] not in GENERIC:
+        for class_name, candidate, _ in EXCEPTION_CODES:
+            if class_name in names and class_name not in GENERIC:
+                code = candidate
+                break
+    if code is None:
+        for marker, candidate in MESSAGE_MARKERS:
+            if marker in message:
+                code = candidate
+                break
+    if code is None:
+        for class_name, candidate, _ in EXCEPTION_CODES:
+            if class_name in names:
+                code = candidate
+                break
+    code = code or "dbt_error"
+    hint = HINTS.get(code, "Read the message; dbt_debug checks the set-up.")
+    return {"code": code, "message": message, "hint": hint, "exception": names[0]}

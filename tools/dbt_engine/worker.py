@@ -66,6 +66,13 @@ def project_fingerprint(project_dir: Path, profiles_dir: Path) -> tuple:
     return tuple(entries)
 
 
+def drop_inline_nodes(manifest: Any) -> None:
+    """An inline query that failed to parse stays in the manifest and breaks every later inline query; drop it."""
+    for table in (manifest.nodes, manifest.disabled):
+        for unique_id in [key for key in table if key.startswith("sql_operation.")]:
+            table.pop(unique_id, None)
+
+
 class Worker:
     def __init__(self, project_dir: Path, profiles_dir: Path) -> None:
         from dbt.cli.main import dbtRunner  # the slow import, paid once
@@ -85,7 +92,7 @@ class Worker:
         ]
 
     def global_flags(self) -> list[str]:
-        return ["--log-level", "warn", "--log-level-file", "info", "--no-use-colors", "--no-version-check", "--quiet"]
+        return ["--log-level", "none", "--log-level-file", "info", "--no-use-colors", "--no-version-check", "--quiet"]
 
     def on_event(self, msg: Any) -> None:
         name = msg.info.name
@@ -147,6 +154,8 @@ class Worker:
             if error is not None:
                 return {"ok": False, "error": error, "events": self.events}
             manifest = self.manifest
+            if command in ("compile", "show"):
+                drop_inline_nodes(manifest)
         full_args = args + FAST_FLAGS.get(command, []) + self.base_flags()
         if target:
             full_args += ["--target", target]

@@ -1,0 +1,111 @@
+"""Shared helpers: copies of the shop project, and real MCP clients talking to a real server process."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "fixtures" / "shop"
+BATCH2 = FIXTURE / "batches" / "batch2"
+
+
+def copy_shop(dest: Path) -> Path:
+    """A fresh, writable copy of the demo project (without build products)."""
+    project = dest / "shop"
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    return project
+
+
+def apply_batch2(project: Path) -> None:
+    for csv in BATCH2.glob("*.csv"):
+        shutil.copy(csv, project / "seeds" / csv.name)
+
+
+def serve_args(project: Path, data_dir: Path, *extra: str) -> list[str]:
+    return ["-m", "server.cli", "serve", "--project-dir", str(project), "--data-dir", str(data_dir), *extra]
+
+
+@asynccontextmanager
+async def stdio_session(project: Path, data_dir: Path, *extra: str, **client_kw: Any) -> AsyncIterator[Client]:
+    params = StdioServerParameters(command=sys.executable, args=serve_args(project, data_dir, *extra), cwd=str(REPO))
+    async with Client(params, **client_kw) as client:
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[str]:
+    """Start `dbt-ae-mcp serve --http` as a real process; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, *serve_args(project, data_dir, "--http", f"127.0.0.1:{port}", *extra)],
+        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"HTTP server did not start (exit {proc.poll()})")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    """The structured result of a call that must not be an MCP error."""
+    text = result.content[0].text if result.content else ""
+    assert not result.is_error, f"unexpected tool error: {text}"
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def error(result: CallToolResult) -> dict[str, Any]:
+    """The typed error of a call that must fail: code, message and hint."""
+    assert result.is_error, f"expected a tool error, got: {result.content[0].text if result.content else ''}"
+    payload = result.structured_content or {}
+    assert payload.get("code") and payload.get("message") and payload.get("hint"), payload
+    return payload
+
+
+async def rows(client: Client, sql: str, limit: int = 1000) -> list[dict[str, Any]]:
+    shown = ok(await client.call_tool("dbt_show", {"sql": sql, "limit": limit}))
+    return [dict(zip(shown["columns"], row)) for row in shown["rows"]]
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    return copy_shop(tmp_path)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,81 @@
+"""Bad input and failures through a real MCP client: typed errors with hints, failing runs as results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conftest import error, ok, stdio_session
+
+pytestmark = pytest.mark.e2e
+
+SLOW_SQL = "select sum(hash(i)) from range(50000000000) t(i)"
+
+
+async def test_bad_input_failures_and_worker_recovery(shop: Path, data_dir: Path) -> None:
+    (shop / "tests" / "assert_always_fails.sql").write_text("select order_id from {{ ref('fct_orders') }} limit 1\n")
+    async with stdio_session(shop, data_dir) as client:
+        assert ok(await client.call_tool("dbt_seed", {}))["success"]
+
+        # A failing data test is a result (success=false, failing node first), not a tool error.
+        built = ok(await client.call_tool("dbt_build", {}))
+        assert built["success"] is False
+        assert built["nodes"][0]["unique_id"] == "test.shop.assert_always_fails"
+        assert built["nodes"][0]["status"] == "fail" and built["counts"]["ERROR"] == 1
+        tested = ok(await client.call_tool("dbt_test", {"select": "assert_always_fails"}))
+        assert tested["success"] is False and tested["nodes"][0]["failures"] == 1
+
+        # Unknown model, flag injection, DDL in dbt_show, both sql and model.
+        assert error(await client.call_tool("dbt_run", {"select": "no_such_model"}))["code"] == "model_not_found"
+        assert error(await client.call_tool("dbt_show", {"model": "no_such_model"}))["code"] == "model_not_found"
+        assert error(await client.call_tool("dbt_compile", {"sql": "select * from {{ ref('no_such_model') }}"}))["code"] == "model_not_found"
+        injected = error(await client.call_tool("dbt_run", {"select": "--full-refresh"}))
+        assert injected["code"] == "invalid_input" and "flag" in injected["message"]
+        assert error(await client.call_tool("dbt_build", {"exclude": ["ok", "-x"]}))["code"] == "invalid_input"
+        assert error(await client.call_tool("dbt_run", {"target": "--help"}))["code"] == "invalid_input"
+        assert error(await client.call_tool("dbt_show", {"sql": "drop table main.fct_orders"}))["code"] == "not_read_only"
+        assert error(await client.call_tool("dbt_show", {"sql": "select 1; delete from main.fct_orders"}))["code"] == "not_read_only"
+        assert error(await client.call_tool("dbt_show", {"sql": "select 1", "model": "fct_orders"}))["code"] == "invalid_input"
+        assert error(await client.call_tool("dbt_list", {"cursor": "abc"}))["code"] == "invalid_input"
+        still_there = ok(await client.call_tool("dbt_show", {"sql": "select count(*) as n from {{ ref('fct_orders') }}"}))
+        assert still_there["rows"] == [[36]]
+        db_error = error(await client.call_tool("dbt_show", {"sql": "select * from no_such_table"}))
+        assert db_error["code"] == "dbt_database_error" and "no_such_table" in db_error["message"]
+
+        # A compile error in a model file is a typed error naming the file.
+        broken = shop / "models" / "marts" / "broken_model.sql"
+        broken.write_text("select {{ not_a_macro() }} as x\n")
+        compile_error = error(await client.call_tool("dbt_compile", {"select": "broken_model"}))
+        assert compile_error["code"] in ("dbt_compilation_error", "dbt_parse_error")
+        assert "broken_model" in compile_error["message"]
+        broken.unlink()
+
+        # Broken target: debug reports it; a run is a typed connection error.
+        debug = ok(await client.call_tool("dbt_debug", {"target": "broken"}))
+        assert debug["connection_ok"] is False
+        assert error(await client.call_tool("dbt_run", {"target": "broken", "select": "stg_orders"}))["code"] == "connection_error"
+
+        # Timeout: the worker is killed and restarted; the next call works.
+        timed_out = error(await client.call_tool("dbt_show", {"sql": SLOW_SQL, "timeout_seconds": 2}))
+        assert timed_out["code"] == "timeout"
+        assert ok(await client.call_tool("dbt_list", {"resource_types": ["model"]}))["total"] == 10
+
+        # Cancellation from the client: same recovery.
+        with anyio.move_on_after(3) as scope:
+            await client.call_tool("dbt_show", {"sql": SLOW_SQL})
+        assert scope.cancelled_caught
+        assert ok(await client.call_tool("dbt_show", {"sql": "select 42 as answer"}))["rows"] == [[42]]
+
+        # A profiles.yml someone broke by hand: a typed profile error, not a crash.
+        (shop / "profiles.yml").write_text("shop:\n  target: dev\n  outputs: [broken\n")
+        assert error(await client.call_tool("dbt_list", {}))["code"] == "profile_error"
+
+
+async def test_missing_project_dir_still_initializes(tmp_path: Path, data_dir: Path) -> None:
+    missing = tmp_path / "does-not-exist"
+    async with stdio_session(missing, data_dir) as client:
+        assert {t.name for t in (await client.list_tools()).tools} >= {"dbt_build", "dbt_debug"}
+        failure = error(await client.call_tool("dbt_build", {}))
+        assert failure["code"] == "project_not_found" and "--project-dir" in failure["hint"]

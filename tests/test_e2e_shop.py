@@ -1,0 +1,107 @@
+"""The demo project's life cycle through a real MCP client over stdio: seed, build, batch 2, snapshot, docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import apply_batch2, ok, rows, stdio_session
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_TOOLS = {
+    "dbt_run", "dbt_test", "dbt_build", "dbt_compile", "dbt_seed", "dbt_snapshot", "dbt_source_freshness",
+    "dbt_docs", "dbt_debug", "dbt_list", "dbt_show", "dbt_retry", "dbt_parse", "dbt_deps",
+}
+
+
+async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
+    async with stdio_session(shop, data_dir) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert EXPECTED_TOOLS <= set(listed)
+        assert listed["dbt_show"].annotations.read_only_hint is True
+        assert listed["dbt_build"].annotations.destructive_hint is True
+        assert listed["dbt_build"].output_schema and "nodes" in listed["dbt_build"].output_schema["properties"]
+        assert "select" in listed["dbt_run"].input_schema["properties"]
+        assert listed["dbt_run"].input_schema["properties"]["select"].get("description")
+
+        debug = ok(await client.call_tool("dbt_debug", {}))
+        assert debug["connection_ok"] is True
+
+        seeded = ok(await client.call_tool("dbt_seed", {}))
+        assert seeded["success"] and seeded["counts"]["PASS"] == 4
+
+        progress: list[str] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(message or "")
+
+        built = ok(await client.call_tool("dbt_build", {}, progress_callback=on_progress))
+        assert built["success"], built
+        assert built["counts"]["ERROR"] == 0 and built["counts"]["PASS"] >= 60
+        assert any("model.shop.fct_orders" in m for m in progress), "no per-node progress for fct_orders"
+        first = await rows(client, "select count(*) as n, count(distinct order_id) as d from {{ ref('fct_orders') }}")
+        assert first == [{"n": 36, "d": 36}]
+
+        compiled = ok(await client.call_tool("dbt_compile", {"select": "fct_orders"}))
+        assert [n["unique_id"] for n in compiled["nodes"]] == ["model.shop.fct_orders"]
+        node = compiled["nodes"][0]
+        assert "int_order_totals" in node["compiled_sql"] and "{{" not in node["compiled_sql"]
+        assert Path(node["compiled_path"]).is_file()
+
+        inline = ok(await client.call_tool("dbt_compile", {"sql": "select order_id from {{ ref('fct_orders') }}"}))
+        assert '"main"."fct_orders"' in inline["nodes"][0]["compiled_sql"]
+
+        page1 = ok(await client.call_tool("dbt_list", {"resource_types": ["model"], "limit": 4}))
+        assert page1["total"] == 10 and len(page1["items"]) == 4 and page1["next_cursor"] == "4"
+        names = [i["name"] for i in page1["items"]]
+        cursor = page1["next_cursor"]
+        while cursor:
+            page = ok(await client.call_tool("dbt_list", {"resource_types": ["model"], "limit": 4, "cursor": cursor}))
+            names += [i["name"] for i in page["items"]]
+            cursor = page["next_cursor"]
+        assert len(names) == len(set(names)) == 10 and "fct_orders" in names
+
+        fresh = ok(await client.call_tool("dbt_source_freshness", {}))
+        assert len(fresh["nodes"]) == 3  # products has freshness: null
+        assert all(n["age_s"] > 0 and n["status"] in ("error", "warn") for n in fresh["nodes"])
+        assert fresh["success"] is False  # the demo data is old: stale is a result, not a tool error
+
+        ok(await client.call_tool("dbt_snapshot", {}))
+
+        # Batch 2: changed and late rows go through the incremental merge and the snapshot.
+        apply_batch2(shop)
+        assert ok(await client.call_tool("dbt_seed", {}))["success"]
+        rebuilt = ok(await client.call_tool("dbt_build", {"exclude": "resource_type:snapshot"}))
+        assert rebuilt["success"], rebuilt
+        merged = ok(await client.call_tool("dbt_list", {"select": "fct_orders", "resource_types": ["model"]}))
+        assert merged["items"][0]["materialized"] == "incremental"
+        assert await rows(client, "select count(*) as n, count(distinct order_id) as d from {{ ref('fct_orders') }}") == [{"n": 40, "d": 40}]
+        status = {
+            r["order_id"]: r["status"]
+            for r in await rows(client, "select order_id, status from {{ ref('fct_orders') }} where order_id in (12, 31, 34, 35, 37, 38)")
+        }
+        assert status == {12: "returned", 31: "completed", 34: "shipped", 35: "shipped", 37: status.get(37), 38: status.get(38)}
+        assert 37 in status and 38 in status  # late-arriving orders merged in
+        changed_line = await rows(client, "select order_total_cents from {{ ref('fct_orders') }} where order_id = 36")
+        assert changed_line == [{"order_total_cents": 20600}]
+
+        ok(await client.call_tool("dbt_snapshot", {}))
+        history = await rows(
+            client,
+            "select customer_id, dbt_valid_to is null as is_current from {{ ref('customers_snapshot') }} "
+            "where customer_id in (3, 7) order by customer_id, dbt_valid_from",
+        )
+        assert history == [
+            {"customer_id": 3, "is_current": False}, {"customer_id": 3, "is_current": True},
+            {"customer_id": 7, "is_current": False}, {"customer_id": 7, "is_current": True},
+        ]
+
+        docs = ok(await client.call_tool("dbt_docs", {}))
+        assert Path(docs["extra"]["paths"]["index.html"]).is_file()
+        assert Path(docs["extra"]["paths"]["catalog.json"]).is_file()
+        assert docs["extra"]["catalog"]["nodes"] >= 10
+
+        parsed = ok(await client.call_tool("dbt_parse", {}))
+        assert parsed["extra"]["counts"]["model"] == 10
