@@ -11,7 +11,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venvs="$here/.venvs"
+venvs="${BENCH_VENVS:-$here/.venvs}"  # override only to test this script
 mkdir -p "$venvs"
 
 find_python() { # find_python MINOR [explicit]
@@ -19,7 +19,8 @@ find_python() { # find_python MINOR [explicit]
     for cand in "$explicit" "python3.$minor" "/root/.pyenv/versions/3.$minor."*/bin/python3.$minor; do
         [ -n "$cand" ] || continue
         if command -v "$cand" >/dev/null 2>&1 && "$cand" -c "import sys; sys.exit(sys.version_info[:2] != (3, $minor))" 2>/dev/null; then
-            command -v "$cand"
+            # the interpreter itself, not a pyenv shim
+            "$cand" -c "import sys; print(sys.executable)"
             return 0
         fi
     done

@@ -17,6 +17,7 @@ log = logging.getLogger("dbt_ae_mcp")
 # toolset name -> module with register(app, ctx)
 TOOLSET_MODULES = {
     "dbt": "tools.dbt_commands",
+    "memory": "memory.tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.

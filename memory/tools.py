@@ -1,0 +1,336 @@
+"""The memory toolset: memory_store, vector_search, memory_retrieve, memory_delete, memory_list, memory_stats."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from memory.keys import KeyError_, KeyPattern, parse_key, parse_pattern
+from memory.redact import redact_secrets
+from server.context import AppContext
+from server.errors import ToolFailure
+from server.registration import ProgressReporter, ToolResult, add_tool
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
+
+log = logging.getLogger("dbt_ae_mcp.memory")
+
+LAYER_NAMES = ("short_term", "mid_term", "long_term")
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+class MemoryService:
+    """Creates the store once, off the event loop: importing Chroma and loading the model take seconds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: MemoryStore | None = None
+        self._lock = threading.Lock()
+
+    def start_background(self) -> None:
+        threading.Thread(target=self._warm, name="dbt-ae-memory-warmup", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.get().warm_up()
+        except Exception as exc:  # reported by the first call that needs the store
+            log.warning("memory warm-up failed: %s", exc)
+
+    def get(self) -> "MemoryStore":
+        with self._lock:
+            if self._store is None:
+                from memory.store import MemoryStore
+
+                url = self.settings.memory_url
+                self._store = MemoryStore(path=None if url else self.settings.effective_memory_dir, url=url, model=self.settings.memory_model)
+            return self._store
+
+
+# -- inputs ---------------------------------------------------------------------------------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemoryMetadata(Strict):
+    key: str = Field(description="'{agent}/{project}/{data_type}'; storing the same key again replaces it.",
+                     examples=["dbt-analytics-engineer/shop/fct-orders-config"])
+    namespace: str | None = Field(default=None, description="Free grouping, e.g. 'analytics-engineering'.")
+    layer: str | None = Field(default=None, description="Retention: short_term (24 h), mid_term (30 days), long_term (kept). Default long_term.")
+    category: str | None = Field(default=None, description="e.g. model-config, testing-pattern, failure-fix.")
+    project: str | None = Field(default=None, description="The dbt project this is about.")
+    agent: str | None = Field(default=None, description="The agent that learned it.")
+    intent: str | None = Field(default=None, description="Why it was stored, e.g. documentation.")
+
+
+class MemoryItem(Strict):
+    text: str = Field(description="What to remember.")
+    metadata: MemoryMetadata = Field(description="Key and metadata.")
+
+
+class StoreInput(Strict):
+    text: str | None = Field(default=None, description="What to remember (with metadata).")
+    metadata: MemoryMetadata | None = Field(default=None, description="Key and metadata, as in the seed prompt's memory_store.")
+    key: str | None = Field(default=None, description="Short form: the key (with value).")
+    value: str | None = Field(default=None, description="Short form: the text (with key).")
+    items: list[MemoryItem] | None = Field(default=None, description="Batch form: many memories in one call (faster).")
+
+
+class Filters(Strict):
+    key: str | None = Field(default=None, description="Key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.")
+    namespace: str | None = Field(default=None, description="Exact namespace.")
+    layer: str | None = Field(default=None, description="short_term, mid_term or long_term.")
+    category: str | None = Field(default=None, description="Exact category.")
+    project: str | None = Field(default=None, description="Exact project metadata value.")
+    agent: str | None = Field(default=None, description="Exact agent metadata value.")
+
+
+class SearchInput(Strict):
+    query: str = Field(description="What to look for, in words or dbt names.", examples=["incremental model with merge strategy"])
+    limit: int = Field(default=5, ge=1, le=50, description="Most hits to return.")
+    filters: Filters | None = Field(default=None, description="Narrow the search by key pattern and metadata.")
+    min_score: float | None = Field(default=None, description="Drop hits scoring below this (score = cosine + 0.35 x identifier match).")
+
+
+class RetrieveInput(Strict):
+    key: str = Field(description="An exact key, or a pattern with '*' segments.", examples=["dbt-analytics-engineer/*/testing-patterns"])
+
+
+class DeleteInput(Strict):
+    key: str = Field(description="An exact key, or a pattern with '*' segments.")
+    dry_run: bool = Field(default=True, description="List what would be deleted without deleting (default true).")
+
+
+class ListInput(Strict):
+    filters: Filters | None = Field(default=None, description="Metadata filters (key patterns are not used here).")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    limit: int = Field(default=50, ge=1, le=500, description="Most keys per page.")
+
+
+class StatsInput(Strict):
+    pass
+
+
+# -- results --------------------------------------------------------------------------------------------------
+class MemoryOut(BaseModel):
+    key: str
+    text: str | None = None
+    score: float | None = Field(default=None, description="cosine similarity + 0.35 x identifier match share")
+    semantic_score: float | None = None
+    keyword_score: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoreResult(ToolResult):
+    stored: list[MemoryOut]
+    redactions: int = Field(description="Secrets masked before storing.")
+
+    def summary(self) -> str:
+        keys = ", ".join(m.key for m in self.stored[:10])
+        more = f" (+{len(self.stored) - 10} more)" if len(self.stored) > 10 else ""
+        masked = f"; {self.redactions} secret(s) redacted" if self.redactions else ""
+        return f"stored {len(self.stored)} memor{'y' if len(self.stored) == 1 else 'ies'}: {keys}{more}{masked}"
+
+    def fit(self, limit_chars: int) -> "StoreResult":
+        return self if len(self.model_dump_json()) <= limit_chars else self.model_copy(update={"stored": [m.model_copy(update={"text": None}) for m in self.stored]})
+
+
+class MemoriesResult(ToolResult):
+    memories: list[MemoryOut]
+    count: int
+    truncated: bool = False
+
+    def summary(self) -> str:
+        lines = [f"{self.count} memor{'y' if self.count == 1 else 'ies'}" + (" (cut to fit)" if self.truncated else "")]
+        for m in self.memories[:10]:
+            score = f" [{m.score:.3f}]" if m.score is not None else ""
+            lines.append(f"- {m.key}{score}: {(m.text or '').strip()[:160]}")
+        return "\n".join(lines)
+
+    def fit(self, limit_chars: int) -> "MemoriesResult":
+        fitted = self
+        while len(fitted.model_dump_json()) > limit_chars and fitted.memories:
+            cut = [m.model_copy(update={"text": (m.text or "")[:1000]}) for m in fitted.memories]
+            fitted = fitted.model_copy(update={"memories": cut if cut != fitted.memories else cut[:-1], "truncated": True})
+        return fitted
+
+
+class DeleteResult(ToolResult):
+    keys: list[str]
+    dry_run: bool
+
+    def summary(self) -> str:
+        verb = "would delete" if self.dry_run else "deleted"
+        return f"{verb} {len(self.keys)} memor{'y' if len(self.keys) == 1 else 'ies'}: " + ", ".join(self.keys[:20])
+
+
+class KeyListResult(ToolResult):
+    items: list[MemoryOut]
+    total: int
+    next_cursor: str | None = None
+
+    def summary(self) -> str:
+        more = f"; next_cursor={self.next_cursor}" if self.next_cursor else ""
+        return f"{len(self.items)} of {self.total} memories{more}\n" + "\n".join(f"- {i.key}" for i in self.items[:50])
+
+
+class StatsResult(ToolResult):
+    total: int
+    expired_pending_purge: int
+    by_layer: dict[str, int]
+    by_key_project: dict[str, int]
+    embedding_model: str
+    embedding_dim: int | None
+    location: str
+
+    def summary(self) -> str:
+        return f"{self.total} memories in {self.location} ({self.embedding_model}); by layer {self.by_layer}"
+
+
+# -- logic ----------------------------------------------------------------------------------------------------
+def _failure_for_key(exc: KeyError_) -> ToolFailure:
+    return ToolFailure("invalid_key", str(exc), "Use '{agent}/{project}/{data_type}', e.g. 'dbt-analytics-engineer/shop/fct-orders-config'.")
+
+
+def _pattern(text: str) -> KeyPattern:
+    try:
+        return parse_pattern(text)
+    except KeyError_ as exc:
+        raise _failure_for_key(exc) from None
+
+
+def _check_layer(layer: str | None) -> None:
+    if layer is not None and layer not in LAYER_NAMES:
+        raise ToolFailure("invalid_layer", f"Unknown layer {layer!r}.", f"Use one of {', '.join(LAYER_NAMES)}.")
+
+
+def _metadata_filters(filters: Filters | None) -> dict[str, str | None]:
+    if filters is None:
+        return {}
+    _check_layer(filters.layer)
+    return {name: getattr(filters, name) for name in ("namespace", "layer", "category", "project", "agent")}
+
+
+def _out(memory: Any, with_text: bool = True) -> MemoryOut:
+    return MemoryOut(key=memory.key, text=memory.text if with_text else None, score=memory.score,
+                     semantic_score=memory.semantic_score, keyword_score=memory.keyword_score, metadata=dict(memory.metadata))
+
+
+class MemoryTools:
+    def __init__(self, service: MemoryService, max_chars: int) -> None:
+        self.service = service
+        self.max_chars = max_chars
+
+    def _items(self, inp: StoreInput) -> list[MemoryItem]:
+        forms = [inp.items is not None, inp.text is not None or inp.metadata is not None, inp.key is not None or inp.value is not None]
+        if sum(forms) != 1:
+            raise ToolFailure("invalid_input", "Give one form: text+metadata, key+value, or items.",
+                              "e.g. memory_store(text='…', metadata={'key': 'dbt-analytics-engineer/shop/fct-orders-config'}).")
+        if inp.items is not None:
+            if not inp.items:
+                raise ToolFailure("invalid_input", "items is empty.", "Pass at least one item.")
+            return inp.items
+        if inp.key is not None or inp.value is not None:
+            if inp.key is None or inp.value is None:
+                raise ToolFailure("invalid_input", "The short form needs both key and value.", "Pass key='a/b/c' and value='…'.")
+            return [MemoryItem(text=inp.value, metadata=MemoryMetadata(key=inp.key))]
+        if inp.text is None or inp.metadata is None:
+            raise ToolFailure("invalid_input", "text needs metadata with a key (and metadata needs text).", "Pass both text and metadata.key.")
+        return [MemoryItem(text=inp.text, metadata=inp.metadata)]
+
+    async def store(self, inp: StoreInput, progress: ProgressReporter) -> StoreResult:
+        from memory.store import NewMemory
+
+        new: list[Any] = []
+        redactions = 0
+        for item in self._items(inp):
+            try:
+                key = parse_key(item.metadata.key)
+            except KeyError_ as exc:
+                raise _failure_for_key(exc) from None
+            _check_layer(item.metadata.layer)
+            if not item.text.strip():
+                raise ToolFailure("empty_text", f"The text for {key} is empty.", "Store what was learned, in words.")
+            if len(item.text) > self.max_chars:
+                raise ToolFailure("text_too_large", f"The text for {key} has {len(item.text)} characters; the limit is {self.max_chars}.",
+                                  "Store a summary, or split it under several keys.")
+            text, masked = redact_secrets(item.text)
+            redactions += masked
+            meta = {k: v for k, v in item.metadata.model_dump().items() if k != "key" and v is not None}
+            new.append(NewMemory(key=key, text=text, metadata=meta))
+        store = await anyio.to_thread.run_sync(self.service.get)
+        stored = await anyio.to_thread.run_sync(store.store, new)
+        return StoreResult(stored=[_out(m, with_text=False) for m in stored], redactions=redactions)
+
+    async def search(self, inp: SearchInput, progress: ProgressReporter) -> MemoriesResult:
+        if not inp.query.strip():
+            raise ToolFailure("invalid_input", "query is empty.", "Describe what to look for.")
+        pattern = _pattern(inp.filters.key) if inp.filters and inp.filters.key else None
+        filters = _metadata_filters(inp.filters)
+        store = await anyio.to_thread.run_sync(self.service.get)
+        hits = await anyio.to_thread.run_sync(lambda: store.search(inp.query, inp.limit, filters, pattern, inp.min_score))
+        return MemoriesResult(memories=[_out(h) for h in hits], count=len(hits))
+
+    async def retrieve(self, inp: RetrieveInput, progress: ProgressReporter) -> MemoriesResult:
+        pattern = _pattern(inp.key)
+        store = await anyio.to_thread.run_sync(self.service.get)
+        found = await anyio.to_thread.run_sync(store.retrieve, pattern)
+        return MemoriesResult(memories=[_out(m) for m in found], count=len(found))
+
+    async def delete(self, inp: DeleteInput, progress: ProgressReporter) -> DeleteResult:
+        pattern = _pattern(inp.key)
+        store = await anyio.to_thread.run_sync(self.service.get)
+        keys = await anyio.to_thread.run_sync(store.delete, pattern, inp.dry_run)
+        return DeleteResult(keys=keys, dry_run=inp.dry_run)
+
+    async def list(self, inp: ListInput, progress: ProgressReporter) -> KeyListResult:
+        try:
+            offset = int(inp.cursor) if inp.cursor else 0
+        except ValueError:
+            raise ToolFailure("invalid_input", f"cursor {inp.cursor!r} is not one this tool gave out.", "Call without cursor.") from None
+        filters = _metadata_filters(inp.filters)
+        store = await anyio.to_thread.run_sync(self.service.get)
+        page, total = await anyio.to_thread.run_sync(lambda: store.list(offset, inp.limit, filters))
+        following = offset + len(page)
+        return KeyListResult(items=[_out(m, with_text=False) for m in page], total=total,
+                             next_cursor=str(following) if following < total else None)
+
+    async def stats(self, inp: StatsInput, progress: ProgressReporter) -> StatsResult:
+        store = await anyio.to_thread.run_sync(self.service.get)
+        return StatsResult(**await anyio.to_thread.run_sync(store.stats))
+
+
+def register(app: MCPServer, ctx: AppContext) -> list[str]:
+    service = MemoryService(ctx.settings)
+    service.start_background()
+    tools = MemoryTools(service, ctx.settings.memory_max_chars)
+    specs: list[tuple[str, str, type[BaseModel], type[ToolResult], Any, ToolAnnotations, bool]] = [
+        ("memory_store", "Remember what was learned (model configs, testing patterns, failure fixes) under a key "
+         "'{agent}/{project}/{data_type}'. Same key again replaces it. Secrets are redacted. Batch with items.",
+         StoreInput, StoreResult, tools.store, WRITE, True),
+        ("vector_search", "Find memories by meaning and by dbt names (hybrid: stg_orders, order_id match exactly too); "
+         "filter by key pattern, namespace, layer, category, project, agent.", SearchInput, MemoriesResult, tools.search, READ, False),
+        ("memory_retrieve", "Get memories by exact key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.",
+         RetrieveInput, MemoriesResult, tools.retrieve, READ, False),
+        ("memory_delete", "Delete memories by key or pattern; dry_run (default true) lists what would go.",
+         DeleteInput, DeleteResult, tools.delete, DELETE, True),
+        ("memory_list", "List stored memory keys with metadata, paginated.", ListInput, KeyListResult, tools.list, READ, False),
+        ("memory_stats", "Counts by layer and project, the embedding model, and where the store is.", StatsInput, StatsResult, tools.stats, READ, False),
+    ]
+    names = []
+    for name, description, input_model, output_model, handler, annotations, writes in specs:
+        if ctx.settings.read_only and writes:
+            continue
+        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
+                 handler=handler, annotations=annotations, token_budget=ctx.token_budget)
+        names.append(name)
+    return names
