@@ -542,6 +542,7 @@ async def amain(args: argparse.Namespace) -> int:
                 status = 1
             continue
         t0 = time.perf_counter()
+        load_before = _loadavg()
         try:
             await bench_server(spec, args, results)
         except Exception as exc:  # report and go on with the next server
@@ -549,6 +550,8 @@ async def amain(args: argparse.Namespace) -> int:
             results["servers"].setdefault(name, {})["error"] = f"{type(exc).__name__}: {exc}"
             status = 1
         results["servers"][name]["wall_s"] = time.perf_counter() - t0
+        # 1-min load average before/after: on 2 cores, >~1.5 before a server starts means something else is running.
+        results["servers"][name]["loadavg_1m_before_after"] = [load_before, _loadavg()]
         _write(results)
 
     results["total_wall_s"] = time.perf_counter() - started
@@ -557,13 +560,25 @@ async def amain(args: argparse.Namespace) -> int:
     _write(results)
     (WORK / "results.md").write_text(table + "\n")
     print(table)
-    print(f"\n(total bench wall time {results['total_wall_s']:.0f} s; raw timings: {WORK / 'results.json'})")
+    loads = ", ".join(
+        f"{n} {v['loadavg_1m_before_after'][0]:.2f}→{v['loadavg_1m_before_after'][1]:.2f}"
+        for n, v in results["servers"].items()
+        if v.get("loadavg_1m_before_after") and None not in v["loadavg_1m_before_after"]
+    )
+    print(f"\n(total bench wall time {results['total_wall_s']:.0f} s; 1-min load avg before→after: {loads}; raw timings: {WORK / 'results.json'})")
     for name in wanted:
         info = results["servers"].get(name, {})
         for key in ("skipped", "error"):
             if info.get(key):
                 print(f"- {name}: {key}: {info[key]}")
     return status
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def _version(dist: str) -> str | None:

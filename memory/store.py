@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class MemoryStore:
         self._client: Any = None
         self._collection: Any = None
         self._generation_seen: int | None = None
+        # One operation at a time inside this process: reopening the client must not race a query.
+        self._thread_lock = threading.RLock()
 
     # -- connection, locking, generations -----------------------------------------------------------------
     def warm_up(self) -> None:
@@ -146,6 +149,11 @@ class MemoryStore:
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[Any]:
+        with self._thread_lock, self._process_locked(exclusive) as collection:
+            yield collection
+
+    @contextlib.contextmanager
+    def _process_locked(self, exclusive: bool) -> Iterator[Any]:
         if self.url is not None:
             if self._collection is None:
                 self._connect_or_fail()

@@ -103,6 +103,8 @@ class SearchInput(Strict):
 
 class RetrieveInput(Strict):
     key: str = Field(description="An exact key, or a pattern with '*' segments.", examples=["dbt-analytics-engineer/*/testing-patterns"])
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    limit: int = Field(default=20, ge=1, le=200, description="Most memories per page (sorted by key).")
 
 
 class DeleteInput(Strict):
@@ -146,11 +148,13 @@ class StoreResult(ToolResult):
 
 class MemoriesResult(ToolResult):
     memories: list[MemoryOut]
-    count: int
+    count: int = Field(description="Memories matched in all (this page may hold fewer).")
     truncated: bool = False
+    next_cursor: str | None = Field(default=None, description="Pass as cursor for the next page; null on the last.")
 
     def summary(self) -> str:
-        lines = [f"{self.count} memor{'y' if self.count == 1 else 'ies'}" + (" (cut to fit)" if self.truncated else "")]
+        lines = [f"{self.count} memor{'y' if self.count == 1 else 'ies'}" + (" (cut to fit)" if self.truncated else "")
+                 + (f"; next_cursor={self.next_cursor}" if self.next_cursor else "")]
         for m in self.memories[:10]:
             score = f" [{m.score:.3f}]" if m.score is not None else ""
             lines.append(f"- {m.key}{score}: {(m.text or '').strip()[:160]}")
@@ -220,6 +224,16 @@ def _metadata_filters(filters: Filters | None) -> dict[str, str | None]:
     return {name: getattr(filters, name) for name in ("namespace", "layer", "category", "project", "agent")}
 
 
+def _offset(cursor: str | None) -> int:
+    try:
+        offset = int(cursor) if cursor else 0
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise ToolFailure("invalid_input", f"cursor {cursor!r} is not one this tool gave out.", "Call without cursor to start again.")
+    return offset
+
+
 def _out(memory: Any, with_text: bool = True) -> MemoryOut:
     return MemoryOut(key=memory.key, text=memory.text if with_text else None, score=memory.score,
                      semantic_score=memory.semantic_score, keyword_score=memory.keyword_score, metadata=dict(memory.metadata))
@@ -282,9 +296,13 @@ class MemoryTools:
 
     async def retrieve(self, inp: RetrieveInput, progress: ProgressReporter) -> MemoriesResult:
         pattern = _pattern(inp.key)
+        offset = _offset(inp.cursor)
         store = await anyio.to_thread.run_sync(self.service.get)
         found = await anyio.to_thread.run_sync(store.retrieve, pattern)
-        return MemoriesResult(memories=[_out(m) for m in found], count=len(found))
+        page = found[offset: offset + inp.limit]
+        following = offset + len(page)
+        return MemoriesResult(memories=[_out(m) for m in page], count=len(found),
+                              next_cursor=str(following) if following < len(found) else None)
 
     async def delete(self, inp: DeleteInput, progress: ProgressReporter) -> DeleteResult:
         pattern = _pattern(inp.key)
@@ -293,10 +311,7 @@ class MemoryTools:
         return DeleteResult(keys=keys, dry_run=inp.dry_run)
 
     async def list(self, inp: ListInput, progress: ProgressReporter) -> KeyListResult:
-        try:
-            offset = int(inp.cursor) if inp.cursor else 0
-        except ValueError:
-            raise ToolFailure("invalid_input", f"cursor {inp.cursor!r} is not one this tool gave out.", "Call without cursor.") from None
+        offset = _offset(inp.cursor)
         filters = _metadata_filters(inp.filters)
         store = await anyio.to_thread.run_sync(self.service.get)
         page, total = await anyio.to_thread.run_sync(lambda: store.list(offset, inp.limit, filters))

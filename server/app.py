@@ -69,7 +69,8 @@ def _version() -> str:
 async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
-    ctx.engine.start()
+    if "dbt" in settings.toolsets:
+        ctx.engine.start()
     try:
         if settings.http:
             host, port = settings.http_host_port

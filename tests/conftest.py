@@ -109,3 +109,77 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+class RawServer:
+    """A server process spoken to in raw JSON-RPC lines, so a test sees every byte of its stdout."""
+
+    def __init__(self, args: list[str]) -> None:
+        import json
+        import threading
+
+        self._json = json
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], cwd=str(REPO), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        self.raw = bytearray()
+        self.messages: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._next_id = 1
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.raw.extend(line)
+                try:
+                    self.messages.append(self._json.loads(line))
+                except ValueError:  # kept in self.raw, where the test finds it
+                    self.messages.append({"not_json": line.decode(errors="replace")})
+                self._cond.notify_all()
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((self._json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any]) -> int:
+        request_id = self._next_id
+        self._next_id += 1
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        return request_id
+
+    def wait_for(self, request_id: int, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for message in self.messages:
+                    if message.get("id") == request_id and ("result" in message or "error" in message):
+                        return message
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no reply to request {request_id}"
+                self._cond.wait(remaining)
+
+    def initialize(self) -> dict[str, Any]:
+        reply = self.wait_for(self.request("initialize", {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw-test", "version": "0"}}))
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return reply
+
+    def call(self, name: str, arguments: dict[str, Any], timeout: float = 300, **meta: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
+        return self.wait_for(self.request("tools/call", params), timeout)["result"]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,70 +10,28 @@ import anyio
 import pytest
 from mcp import Client
 
-from conftest import REPO, http_server, ok, serve_args
+from conftest import RawServer, http_server, ok, serve_args
 
 pytestmark = pytest.mark.e2e
 
 
 def test_stdout_carries_only_jsonrpc_during_full_build(shop: Path, data_dir: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, *serve_args(shop, data_dir)], cwd=str(REPO),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
-    raw = bytearray()
-    messages: list[dict[str, Any]] = []
-    lock = threading.Condition()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with lock:
-                raw.extend(line)
-                messages.append(json.loads(line))  # a non-JSON line fails the parse in the main check below
-                lock.notify_all()
-
-    def send(message: dict[str, Any]) -> None:
-        assert proc.stdin is not None
-        proc.stdin.write((json.dumps(message) + "\n").encode())
-        proc.stdin.flush()
-
-    def wait_for(request_id: int, timeout: float = 300) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with lock:
-            while True:
-                for message in messages:
-                    if message.get("id") == request_id and ("result" in message or "error" in message):
-                        return message
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no reply to request {request_id}"
-                lock.wait(remaining)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    server = RawServer(serve_args(shop, data_dir))
     try:
-        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw-test", "version": "0"}}})
-        assert wait_for(1)["result"]["serverInfo"]["name"] == "dbt-ae-mcp"
-        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "dbt_seed", "arguments": {}}})
-        assert wait_for(2)["result"]["isError"] is False
-        send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-              "params": {"name": "dbt_build", "arguments": {}, "_meta": {"progressToken": "build"}}})
-        build = wait_for(3)
-        assert build["result"]["structuredContent"]["success"] is True
-        send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "dbt_show", "arguments": {"model": "dim_customers"}}})
-        assert wait_for(4)["result"]["isError"] is False
+        assert server.initialize()["result"]["serverInfo"]["name"] == "dbt-ae-mcp"
+        assert server.call("dbt_seed", {})["isError"] is False
+        build = server.call("dbt_build", {}, progressToken="build")
+        assert build["structuredContent"]["success"] is True
+        assert server.call("dbt_show", {"model": "dim_customers"})["isError"] is False
+        assert server.call("memory_store", {"key": "a/shop/b", "value": "stdout stays clean"})["isError"] is False
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        thread.join(timeout=10)
-    lines = bytes(raw).splitlines()
+        server.close()
+    lines = bytes(server.raw).splitlines()
     assert lines, "server wrote nothing"
     for line in lines:
         message = json.loads(line)
         assert message.get("jsonrpc") == "2.0", line[:200]
-    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    progress = [m for m in server.messages if m.get("method") == "notifications/progress"]
     assert len(progress) > 20, "expected per-node progress notifications during the build"
 
 

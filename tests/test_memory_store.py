@@ -1,0 +1,113 @@
+"""The memory store on a real on-disk Chroma store with the real bundled model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from memory.keys import parse_key, parse_pattern
+from memory.store import MemoryStore, NewMemory
+from server.errors import ToolFailure
+
+pytestmark = pytest.mark.e2e
+
+MEMORIES = {
+    "dbt-analytics-engineer/shop/fct-orders-config": "fct_orders is incremental, merge on order_id, filtered on updated_at",
+    "dbt-analytics-engineer/shop/testing-patterns": "Composite keys: test unique_combination_of_columns on order_id and line_number",
+    "dbt-analytics-engineer/finance/testing-patterns": "Payments: accepted_range on amount >= 0, not_null on payment_id",
+    "dbt-analytics-engineer/finance/stg-payments-fix": "stg_payments failed on null currency; coalesce to 'USD' in staging",
+    "data-pipeline-engineer/shop/airflow-schedule": "The shop DAG runs dbt build hourly after the raw load lands",
+}
+
+
+def new(key: str, text: str, **meta: str) -> NewMemory:
+    return NewMemory(key=parse_key(key), text=text, metadata=meta)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> MemoryStore:
+    memory = MemoryStore(path=tmp_path / "memory", url=None)
+    memory.store([new(k, v, category="testing-pattern" if "testing" in k else "model-config", project=k.split("/")[1])
+                  for k, v in MEMORIES.items()])
+    return memory
+
+
+def test_upsert_by_key_and_distinct_keys(store: MemoryStore) -> None:
+    key = "dbt-analytics-engineer/shop/fct-orders-config"
+    store.store([new(key, "fct_orders now uses delete+insert on order_id")])
+    found = store.retrieve(parse_pattern(key))
+    assert [m.text for m in found] == ["fct_orders now uses delete+insert on order_id"]
+    store.store([new("dbt-analytics-engineer/shop/copy-a", "same text"), new("dbt-analytics-engineer/shop/copy-b", "same text")])
+    assert {m.key for m in store.retrieve(parse_pattern("dbt-analytics-engineer/shop/copy-*"))} == {
+        "dbt-analytics-engineer/shop/copy-a", "dbt-analytics-engineer/shop/copy-b"}
+    assert store.stats()["total"] == len(MEMORIES) + 2
+
+
+def test_pattern_retrieval_and_filters(store: MemoryStore) -> None:
+    testing = store.retrieve(parse_pattern("dbt-analytics-engineer/*/testing-patterns"))
+    assert [m.key for m in testing] == ["dbt-analytics-engineer/finance/testing-patterns", "dbt-analytics-engineer/shop/testing-patterns"]
+    assert len(store.retrieve(parse_pattern("*/shop/*"))) == 3
+    hits = store.search("test ranges of amounts", 5, {"category": "testing-pattern"}, None, None)
+    assert hits and all(h.metadata["category"] == "testing-pattern" for h in hits)
+    only_finance = store.search("fix for a failing model", 5, {"project": "finance"}, None, None)
+    assert {h.key.split("/")[1] for h in only_finance} == {"finance"}
+    by_pattern = store.search("schedule", 5, {}, parse_pattern("data-pipeline-engineer/*/*"), None)
+    assert [h.key for h in by_pattern] == ["data-pipeline-engineer/shop/airflow-schedule"]
+    assert store.search("anything at all", 5, {}, None, 5.0) == []
+
+
+def test_identifier_query_finds_exact_name(store: MemoryStore) -> None:
+    hits = store.search("stg_payments", 3, {}, None, None)
+    assert hits[0].key == "dbt-analytics-engineer/finance/stg-payments-fix" and hits[0].keyword_score == 1.0
+
+
+def test_expiry_never_returned_and_purged(store: MemoryStore) -> None:
+    two_days_ago = time.time() - 2 * 24 * 3600
+    store.store([new("dbt-analytics-engineer/shop/old-note", "a short-term note about fct_orders", layer="short_term")], now=two_days_ago)
+    store.store([new("dbt-analytics-engineer/shop/fresh-note", "a short-term note about fct_orders", layer="short_term")])
+    assert [m.key for m in store.retrieve(parse_pattern("dbt-analytics-engineer/shop/*-note"))] == ["dbt-analytics-engineer/shop/fresh-note"]
+    assert "dbt-analytics-engineer/shop/old-note" not in {h.key for h in store.search("short-term note fct_orders", 10, {}, None, None)}
+    assert store.delete(parse_pattern("dbt-analytics-engineer/shop/old-note"), dry_run=True) == []  # purged on the later store
+    fresh = store.retrieve(parse_pattern("dbt-analytics-engineer/shop/fresh-note"))[0].metadata
+    assert fresh["expires_at"] - fresh["created_at"] == 24 * 3600
+
+
+def test_delete_dry_run_then_delete(store: MemoryStore) -> None:
+    pattern = parse_pattern("dbt-analytics-engineer/*/testing-patterns")
+    assert len(store.delete(pattern, dry_run=True)) == 2
+    assert len(store.retrieve(pattern)) == 2
+    assert len(store.delete(pattern, dry_run=False)) == 2
+    assert store.retrieve(pattern) == []
+
+
+def test_model_mismatch_is_a_clear_error(store: MemoryStore, tmp_path: Path) -> None:
+    other = MemoryStore(path=tmp_path / "memory", url=None, model="/models/some-other-model")
+    with pytest.raises(ToolFailure) as failure:
+        other.retrieve(parse_pattern("*/*/*"))
+    assert failure.value.code == "memory_model_mismatch" and "DBT_AE_MEMORY_MODEL" in failure.value.hint
+
+
+SEARCH_SCRIPT = """
+import json, sys
+from pathlib import Path
+from memory.store import MemoryStore
+store = MemoryStore(path=Path(sys.argv[1]), url=None)
+hits = store.search(sys.argv[2], 5, {}, None, None)
+print(json.dumps([[h.key, h.score] for h in hits]))
+"""
+
+
+def test_reopen_in_new_process_same_results(store: MemoryStore, tmp_path: Path) -> None:
+    query = "how is the orders fact table loaded incrementally"
+    here = [[h.key, h.score] for h in store.search(query, 5, {}, None, None)]
+    out = subprocess.run([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / "memory"), query],
+                         capture_output=True, text=True, cwd=REPO, timeout=300, check=True)
+    there = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [k for k, _ in there] == [k for k, _ in here]
+    assert [s for _, s in there] == pytest.approx([s for _, s in here], abs=1e-4)

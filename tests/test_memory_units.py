@@ -1,0 +1,64 @@
+"""Fast tests of the memory toolset's pure parts: keys and patterns, redaction, hybrid ranking."""
+
+from __future__ import annotations
+
+import pytest
+
+from memory.keys import KeyError_, parse_key, parse_pattern
+from memory.ranking import IDENTIFIER_WEIGHT, combine, identifier_score, identifiers
+from memory.redact import MASK, redact_secrets
+
+
+def test_keys() -> None:
+    key = parse_key("dbt-analytics-engineer/shop/fct-orders-config")
+    assert (key.agent, key.project, key.data_type) == ("dbt-analytics-engineer", "shop", "fct-orders-config")
+    assert key.metadata() == {"key_agent": "dbt-analytics-engineer", "key_project": "shop", "key_type": "fct-orders-config"}
+    for bad in ["", "a/b", "a/b/c/d", "a//c", "../x/y", "a/b c/d", "a/*/c", "-a/b/c"]:
+        with pytest.raises(KeyError_):
+            parse_key(bad)
+
+
+def test_patterns() -> None:
+    pattern = parse_pattern("dbt-analytics-engineer/*/testing-patterns")
+    assert not pattern.is_exact
+    assert pattern.where() == {"key_agent": "dbt-analytics-engineer", "key_type": "testing-patterns"}
+    assert pattern.matches("dbt-analytics-engineer/shop/testing-patterns")
+    assert not pattern.matches("dbt-analytics-engineer/shop/testing-patterns-v2")
+    assert not pattern.matches("other/shop/testing-patterns")
+    glob = parse_pattern("dbt-analytics-engineer/shop/fct-*")
+    assert glob.where() == {"key_agent": "dbt-analytics-engineer", "key_project": "shop"}
+    assert glob.matches("dbt-analytics-engineer/shop/fct-orders-config") and not glob.matches("dbt-analytics-engineer/shop/dim-x")
+    assert parse_pattern("a/b/c").is_exact
+    with pytest.raises(KeyError_):
+        parse_pattern("a/b")
+
+
+@pytest.mark.parametrize("text,secret", [
+    ("password: hunter2", "hunter2"),
+    ("DB_PASSWORD=s3cr3t!", "s3cr3t!"),
+    ('{"api_key": "abcd1234efgh"}', "abcd1234efgh"),
+    ("postgres://analyst:pa55word@db.internal:5432/prod", "pa55word"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlMTIz", "eyJhbGciOiJIUzI1NiJ9"),
+    ("aws key AKIAIOSFODNN7EXAMPLE in profile", "AKIAIOSFODNN7EXAMPLE"),
+    ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+    ("snowflake private_key_passphrase: topsecret", "topsecret"),
+])
+def test_redaction(text: str, secret: str) -> None:
+    redacted, count = redact_secrets(text)
+    assert secret not in redacted and MASK in redacted and count >= 1
+
+
+def test_redaction_keeps_ordinary_text() -> None:
+    text = "fct_orders is incremental with unique_key order_id; tests: not_null(customer_id)"
+    assert redact_secrets(text) == (text, 0)
+
+
+def test_identifiers_and_ranking() -> None:
+    assert identifiers("why does stg_orders fail on order_id?") == ["stg_orders", "order_id"]
+    assert identifiers("incremental model with merge strategy") == []
+    assert identifiers("raw.orders and fct-orders-config") == ["raw.orders", "fct-orders-config"]
+    assert identifier_score(["stg_orders"], "select from stg_orders_v2", "a/b/c") == 0.0
+    assert identifier_score(["stg_orders", "order_id"], "stg_orders has order_id", "a/b/c") == 1.0
+    ranked = combine({"a": 0.50, "b": 0.45}, {"b": 1.0})
+    assert [s.id for s in ranked] == ["b", "a"] and ranked[0].score == pytest.approx(0.45 + IDENTIFIER_WEIGHT)
