@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from memory.embeddings import BUNDLED, BUNDLED_NAME, DbtAeEmbeddingFunction, Embedder, ModelError
 from memory.keys import KeyPattern, MemoryKey
-from memory.ranking import combine, identifier_score, identifiers
+from memory.ranking import combine, identifier_score, identifiers, word_scores
 from server.errors import ToolFailure
 
 log = logging.getLogger("dbt_ae_mcp.memory")
@@ -255,7 +255,7 @@ class MemoryStore:
                 records[mid] = (doc, meta)
                 semantic[mid] = 1.0 - float(dist)
             for ident in idents[:5]:
-                for variant in {ident, ident.upper()}:
+                for variant in {ident.rstrip("+"), ident.rstrip("+").upper()}:
                     extra = collection.get(
                         where=where, where_document={"$contains": variant}, limit=50, include=["documents", "metadatas", "embeddings"]
                     )
@@ -264,8 +264,9 @@ class MemoryStore:
                             records[mid] = (doc, meta)
                             semantic[mid] = float(sum(a * b for a, b in zip(query_vector, emb)))
         keyword = {mid: identifier_score(idents, doc, mid) for mid, (doc, _meta) in records.items()}
+        lexical = word_scores(query, {mid: f"{doc} {mid.replace('-', ' ').replace('/', ' ')}" for mid, (doc, _meta) in records.items()})
         hits: list[Memory] = []
-        for scored in combine(semantic, keyword):
+        for scored in combine(semantic, keyword, lexical):
             if pattern is not None and not pattern.matches(scored.id):
                 continue
             if min_score is not None and scored.score < min_score:

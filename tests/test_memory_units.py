@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from memory.keys import KeyError_, parse_key, parse_pattern
-from memory.ranking import IDENTIFIER_WEIGHT, combine, identifier_score, identifiers
+from memory.ranking import IDENTIFIER_WEIGHT, combine, identifier_score, identifiers, word_scores
 from memory.redact import MASK, redact_secrets
 
 
@@ -58,7 +58,14 @@ def test_identifiers_and_ranking() -> None:
     assert identifiers("why does stg_orders fail on order_id?") == ["stg_orders", "order_id"]
     assert identifiers("incremental model with merge strategy") == []
     assert identifiers("raw.orders and fct-orders-config") == ["raw.orders", "fct-orders-config"]
+    assert identifiers("state:modified+ --defer tag:daily") == ["state:modified+", "--defer", "tag:daily"]
     assert identifier_score(["stg_orders"], "select from stg_orders_v2", "a/b/c") == 0.0
     assert identifier_score(["stg_orders", "order_id"], "stg_orders has order_id", "a/b/c") == 1.0
     ranked = combine({"a": 0.50, "b": 0.45}, {"b": 1.0})
     assert [s.id for s in ranked] == ["b", "a"] and ranked[0].score == pytest.approx(0.45 + IDENTIFIER_WEIGHT)
+
+
+def test_word_scores() -> None:
+    scores = word_scores("late arriving orders", {"a": "orders that arrive late get merged", "b": "customers snapshot", "c": "late orders arriving"})
+    assert scores["b"] == 0.0 and max(scores.values()) == 1.0 and scores["c"] >= scores["a"] > 0
+    assert word_scores("the and of", {"a": "x"}) == {"a": 0.0}
