@@ -107,6 +107,12 @@ class MemoryStore:
             assert self.path is not None
             from chromadb.api.shared_system_client import SharedSystemClient
 
+            old_system = getattr(self._client, "_system", None)
+            if old_system is not None:
+                try:
+                    old_system.stop()  # its threads and file handles would otherwise live until a full gc
+                except Exception:
+                    log.debug("stopping the previous Chroma client failed", exc_info=True)
             SharedSystemClient.clear_system_cache()  # forget any index another process has since changed
             self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         existing = {c.name if hasattr(c, "name") else c for c in self._client.list_collections()}
@@ -150,7 +156,16 @@ class MemoryStore:
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[Any]:
         with self._thread_lock, self._process_locked(exclusive) as collection:
-            yield collection
+            try:
+                yield collection
+            except ToolFailure:
+                raise
+            except Exception as exc:
+                self._collection = None  # reopen on the next call
+                raise ToolFailure(
+                    "memory_unavailable", f"The memory store failed: {type(exc).__name__}: {exc}",
+                    "Call again; if it keeps failing, check the store's folder or the chroma server.",
+                ) from exc
 
     @contextlib.contextmanager
     def _process_locked(self, exclusive: bool) -> Iterator[Any]:
@@ -168,9 +183,10 @@ class MemoryStore:
                 if self._collection is None or generation != self._generation_seen:
                     self._connect_or_fail()
                     self._generation_seen = generation
-                yield self._collection
                 if exclusive:
+                    # Bumped before writing: if this process dies mid-write, others still reopen and see it.
                     self._bump_generation()
+                yield self._collection
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -208,7 +224,8 @@ class MemoryStore:
             retention = LAYERS[layer]
             metadata: dict[str, Any] = {
                 "key": key,
-                **{name: item.metadata[name] for name in METADATA_FIELDS if item.metadata.get(name)},
+                # None deletes a field an earlier write of this key had: storing a key again replaces it whole.
+                **{name: item.metadata.get(name) or None for name in METADATA_FIELDS},
                 "layer": layer,
                 "created_at": int(now),
                 "expires_at": NEVER if retention is None else int(now + retention),
@@ -218,7 +235,7 @@ class MemoryStore:
             }
             ids.append(key)
             metadatas.append(metadata)
-            stored.append(Memory(key=key, text=item.text, metadata=metadata))
+            stored.append(Memory(key=key, text=item.text, metadata={k: v for k, v in metadata.items() if v is not None}))
         with self._locked(exclusive=True) as collection:
             collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
             self._purge(collection, now)

@@ -133,23 +133,30 @@ class MemoryOut(BaseModel):
 
 
 class StoreResult(ToolResult):
+    count: int = Field(description="Memories stored; `stored` may list fewer to fit the output budget.")
     stored: list[MemoryOut]
     redactions: int = Field(description="Secrets masked before storing.")
 
     def summary(self) -> str:
         keys = ", ".join(m.key for m in self.stored[:10])
-        more = f" (+{len(self.stored) - 10} more)" if len(self.stored) > 10 else ""
+        more = f" (+{self.count - min(10, len(self.stored))} more)" if self.count > 10 else ""
         masked = f"; {self.redactions} secret(s) redacted" if self.redactions else ""
-        return f"stored {len(self.stored)} memor{'y' if len(self.stored) == 1 else 'ies'}: {keys}{more}{masked}"
+        return f"stored {self.count} memor{'y' if self.count == 1 else 'ies'}: {keys}{more}{masked}"
 
     def fit(self, limit_chars: int) -> "StoreResult":
-        return self if len(self.model_dump_json()) <= limit_chars else self.model_copy(update={"stored": [m.model_copy(update={"text": None}) for m in self.stored]})
+        fitted = self
+        if len(fitted.model_dump_json()) > limit_chars:  # a large batch: keys only
+            fitted = fitted.model_copy(update={"stored": [MemoryOut(key=m.key) for m in self.stored]})
+        while len(fitted.model_dump_json()) > limit_chars and fitted.stored:
+            fitted = fitted.model_copy(update={"stored": fitted.stored[: len(fitted.stored) // 2]})
+        return fitted
 
 
 class MemoriesResult(ToolResult):
     memories: list[MemoryOut]
     count: int = Field(description="Memories matched in all (this page may hold fewer).")
     truncated: bool = False
+    offset: int = Field(default=0, description="Position of this page's first memory.")
     next_cursor: str | None = Field(default=None, description="Pass as cursor for the next page; null on the last.")
 
     def summary(self) -> str:
@@ -161,26 +168,46 @@ class MemoriesResult(ToolResult):
         return "\n".join(lines)
 
     def fit(self, limit_chars: int) -> "MemoriesResult":
-        fitted = self
+        if len(self.model_dump_json()) <= limit_chars:
+            return self
+        memories = [m.model_copy(update={"text": (m.text or "")[:1000]}) for m in self.memories]
+        fitted = self.model_copy(update={"memories": memories, "truncated": True})
         while len(fitted.model_dump_json()) > limit_chars and fitted.memories:
-            cut = [m.model_copy(update={"text": (m.text or "")[:1000]}) for m in fitted.memories]
-            fitted = fitted.model_copy(update={"memories": cut if cut != fitted.memories else cut[:-1], "truncated": True})
+            fitted.memories = fitted.memories[: len(fitted.memories) // 2]
+        if len(fitted.memories) < len(self.memories):
+            following = self.offset + len(fitted.memories)
+            fitted.next_cursor = str(following) if following < self.count else None
         return fitted
 
 
 class DeleteResult(ToolResult):
     keys: list[str]
+    count: int = Field(description="Memories deleted (or that would be); `keys` may list fewer to fit.")
     dry_run: bool
+
+    def fit(self, limit_chars: int) -> "DeleteResult":
+        fitted = self
+        while len(fitted.model_dump_json()) > limit_chars and fitted.keys:
+            fitted = fitted.model_copy(update={"keys": fitted.keys[: len(fitted.keys) // 2]})
+        return fitted
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
-        return f"{verb} {len(self.keys)} memor{'y' if len(self.keys) == 1 else 'ies'}: " + ", ".join(self.keys[:20])
+        return f"{verb} {self.count} memor{'y' if self.count == 1 else 'ies'}: " + ", ".join(self.keys[:20])
 
 
 class KeyListResult(ToolResult):
     items: list[MemoryOut]
     total: int
+    offset: int = 0
     next_cursor: str | None = None
+
+    def fit(self, limit_chars: int) -> "KeyListResult":
+        fitted = self
+        while len(fitted.model_dump_json()) > limit_chars and len(fitted.items) > 1:
+            keep = len(fitted.items) // 2
+            fitted = fitted.model_copy(update={"items": fitted.items[:keep], "next_cursor": str(self.offset + keep)})
+        return fitted
 
     def summary(self) -> str:
         more = f"; next_cursor={self.next_cursor}" if self.next_cursor else ""
@@ -283,7 +310,7 @@ class MemoryTools:
             new.append(NewMemory(key=key, text=text, metadata=meta))
         store = await anyio.to_thread.run_sync(self.service.get)
         stored = await anyio.to_thread.run_sync(store.store, new)
-        return StoreResult(stored=[_out(m, with_text=False) for m in stored], redactions=redactions)
+        return StoreResult(count=len(stored), stored=[_out(m, with_text=False) for m in stored], redactions=redactions)
 
     async def search(self, inp: SearchInput, progress: ProgressReporter) -> MemoriesResult:
         if not inp.query.strip():
@@ -301,14 +328,14 @@ class MemoryTools:
         found = await anyio.to_thread.run_sync(store.retrieve, pattern)
         page = found[offset: offset + inp.limit]
         following = offset + len(page)
-        return MemoriesResult(memories=[_out(m) for m in page], count=len(found),
+        return MemoriesResult(memories=[_out(m) for m in page], count=len(found), offset=offset,
                               next_cursor=str(following) if following < len(found) else None)
 
     async def delete(self, inp: DeleteInput, progress: ProgressReporter) -> DeleteResult:
         pattern = _pattern(inp.key)
         store = await anyio.to_thread.run_sync(self.service.get)
         keys = await anyio.to_thread.run_sync(store.delete, pattern, inp.dry_run)
-        return DeleteResult(keys=keys, dry_run=inp.dry_run)
+        return DeleteResult(keys=keys, count=len(keys), dry_run=inp.dry_run)
 
     async def list(self, inp: ListInput, progress: ProgressReporter) -> KeyListResult:
         offset = _offset(inp.cursor)
@@ -316,7 +343,7 @@ class MemoryTools:
         store = await anyio.to_thread.run_sync(self.service.get)
         page, total = await anyio.to_thread.run_sync(lambda: store.list(offset, inp.limit, filters))
         following = offset + len(page)
-        return KeyListResult(items=[_out(m, with_text=False) for m in page], total=total,
+        return KeyListResult(items=[_out(m, with_text=False) for m in page], total=total, offset=offset,
                              next_cursor=str(following) if following < total else None)
 
     async def stats(self, inp: StatsInput, progress: ProgressReporter) -> StatsResult:

@@ -58,6 +58,7 @@ def _validation_failure(exc: ValidationError) -> ToolFailure:
 
 def error_result(failure: ToolFailure) -> CallToolResult:
     model = failure.to_model()
+    model.message, _ = cut_text(model.message, 4000)
     return CallToolResult(
         content=[TextContent(type="text", text=model.text())],
         structured_content=model.model_dump(mode="json"),
@@ -67,8 +68,8 @@ def error_result(failure: ToolFailure) -> CallToolResult:
 
 def render_result(result: ToolResult, token_budget: int) -> CallToolResult:
     limit = budget_chars(token_budget)
-    fitted = result.fit(limit)
-    text, _ = cut_text(fitted.summary(), limit // 4)
+    fitted = result.fit(limit * 4 // 5)  # structured content and the text summary share the budget
+    text, _ = cut_text(fitted.summary(), limit // 5)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=fitted.model_dump(mode="json"))
 
 
@@ -95,6 +96,12 @@ def add_tool(
         except ToolFailure as failure:
             log.info("tool %s failed: %s %s", name, failure.code, failure.message)
             return error_result(failure)
+        except Exception as exc:  # every failure reaches the agent typed, never as a bare exception
+            log.exception("tool %s raised", name)
+            return error_result(ToolFailure(
+                "internal_error", f"{type(exc).__name__}: {exc}",
+                "This is a bug in dbt-ae-mcp; the server log has the traceback. Call again or report it.",
+            ))
         return render_result(result, token_budget)
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
@@ -103,7 +110,11 @@ def add_tool(
         extra: dict[str, Any] = {"description": field.description}
         if field.examples:
             extra["examples"] = field.examples
-        annotation = Annotated[field.annotation, Field(**extra)]  # type: ignore[valid-type]
+        field_type = field.annotation
+        if field_type == (str | None):
+            # The SDK JSON-decodes string arguments of any type but plain `str`: text that looks like JSON must stay text.
+            field_type = str
+        annotation = Annotated[field_type, Field(**extra)]  # type: ignore[valid-type]
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
         annotations_map[field_name] = annotation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     project_dir: Path = Field(default_factory=Path.cwd, description="The dbt project directory (has dbt_project.yml).")
     profiles_dir: Path | None = Field(
         default=None,
-        description="Where profiles.yml lives. Default: the project dir if it has one, else ~/.dbt (dbt's own rule).",
+        description="Where profiles.yml lives. Default: $DBT_PROFILES_DIR, else the project dir if it has one, else ~/.dbt.",
     )
     target: str | None = Field(default=None, description="dbt target used when a call names none.")
     toolsets: Annotated[list[str], NoDecode] = Field(
@@ -98,6 +99,8 @@ class Settings(BaseSettings):
     def effective_profiles_dir(self) -> Path:
         if self.profiles_dir is not None:
             return self.profiles_dir
+        if os.environ.get("DBT_PROFILES_DIR"):
+            return Path(os.environ["DBT_PROFILES_DIR"]).expanduser().resolve()
         if (self.project_dir / "profiles.yml").exists():
             return self.project_dir
         return Path.home() / ".dbt"

@@ -51,6 +51,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait until a process we started listens on 127.0.0.1:port; fail early if it died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"process did not listen on port {port} (exit code {proc.poll()})") from None
+            time.sleep(0.1)
+
+
 @asynccontextmanager
 async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[str]:
     """Start `dbt-ae-mcp serve --http` as a real process; yields its URL."""
@@ -60,15 +73,7 @@ async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterat
         cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"HTTP server did not start (exit {proc.poll()})")
-                time.sleep(0.1)
+        wait_for_port(port, proc, 30)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()

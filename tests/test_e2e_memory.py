@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
 import pytest
 
-from conftest import RawServer, error, free_port, ok, serve_args, stdio_session
+from conftest import RawServer, error, free_port, ok, serve_args, stdio_session, wait_for_port
 
 pytestmark = pytest.mark.e2e
 MEMORY_ONLY = ("--toolsets", "memory")  # no dbt worker: these tests are about the memory store
@@ -84,14 +82,7 @@ def chroma_server(tmp_path: Path):
     proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "chroma run did not start"
-                time.sleep(0.2)
+        wait_for_port(port, proc, 60)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -134,6 +125,9 @@ async def test_bad_memory_input_changes_nothing(shop: Path, data_dir: Path) -> N
         assert error(await client.call_tool("vector_search", {"query": "x", "filters": {"layer": "nope"}}))["code"] == "invalid_layer"
         assert error(await client.call_tool("memory_retrieve", {"key": "a/b/c/d"}))["code"] == "invalid_key"
         assert ok(await client.call_tool("memory_list", {})) == before
+        json_text = '{"materialized": "incremental", "unique_key": "order_id"}'
+        ok(await client.call_tool("memory_store", {"key": "dbt-analytics-engineer/shop/json-config", "value": json_text}))
+        assert ok(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop/json-config"}))["memories"][0]["text"] == json_text
         stored = ok(await client.call_tool("memory_store", {"key": "dbt-analytics-engineer/shop/creds", "value": "profile uses password: hunter2"}))
         assert stored["redactions"] == 1
         kept = ok(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop/creds"}))

@@ -40,9 +40,11 @@ def store(tmp_path: Path) -> MemoryStore:
 
 def test_upsert_by_key_and_distinct_keys(store: MemoryStore) -> None:
     key = "dbt-analytics-engineer/shop/fct-orders-config"
+    assert store.retrieve(parse_pattern(key))[0].metadata["category"] == "model-config"
     store.store([new(key, "fct_orders now uses delete+insert on order_id")])
     found = store.retrieve(parse_pattern(key))
     assert [m.text for m in found] == ["fct_orders now uses delete+insert on order_id"]
+    assert "category" not in found[0].metadata  # replaced whole, not merged with the old metadata
     store.store([new("dbt-analytics-engineer/shop/copy-a", "same text"), new("dbt-analytics-engineer/shop/copy-b", "same text")])
     assert {m.key for m in store.retrieve(parse_pattern("dbt-analytics-engineer/shop/copy-*"))} == {
         "dbt-analytics-engineer/shop/copy-a", "dbt-analytics-engineer/shop/copy-b"}

@@ -69,3 +69,17 @@ def test_word_scores() -> None:
     scores = word_scores("late arriving orders", {"a": "orders that arrive late get merged", "b": "customers snapshot", "c": "late orders arriving"})
     assert scores["b"] == 0.0 and max(scores.values()) == 1.0 and scores["c"] >= scores["a"] > 0
     assert word_scores("the and of", {"a": "x"}) == {"a": 0.0}
+
+
+def test_memory_results_fit_keep_pagination_honest() -> None:
+    from memory.tools import DeleteResult, KeyListResult, MemoriesResult, MemoryOut
+
+    page = MemoriesResult(memories=[MemoryOut(key=f"a/b/k{i}", text="x" * 1200) for i in range(200)], count=500, offset=100, next_cursor="300")
+    fitted = page.fit(30_000)
+    assert len(fitted.model_dump_json()) <= 30_000 and fitted.truncated
+    assert fitted.next_cursor == str(100 + len(fitted.memories))  # nothing is skipped by the next page
+    keys = KeyListResult(items=[MemoryOut(key=f"a/b/k{i}", metadata={"m": "y" * 500}) for i in range(500)], total=900, offset=0, next_cursor="500")
+    small = keys.fit(20_000)
+    assert len(small.model_dump_json()) <= 20_000 and small.next_cursor == str(len(small.items))
+    deleted = DeleteResult(keys=[f"a/b/k{i}" for i in range(5000)], count=5000, dry_run=True).fit(10_000)
+    assert len(deleted.model_dump_json()) <= 10_000 and deleted.count == 5000

@@ -15,6 +15,7 @@ from tools.dbt_results import DbtCommandResult, ListItem, ListResult, NodeResult
 
 
 def test_settings_env_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
     monkeypatch.setenv("DBT_AE_TOOLSETS", "dbt")
     monkeypatch.setenv("DBT_AE_TARGET", "from_env")
     monkeypatch.setenv("DBT_AE_PROJECT_DIR", str(tmp_path))
@@ -30,7 +31,10 @@ def test_settings_env_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert Settings(http="127.0.0.1:8765").http_host_port == ("127.0.0.1", 8765)
 
 
-@pytest.mark.parametrize("field,value", [("select", "-s"), ("select", ["a", "--vars"]), ("exclude", " -x"), ("selector", "--help"), ("target", "-t")])
+@pytest.mark.parametrize("field,value", [
+    ("select", "-s"), ("select", ["a", "--vars"]), ("exclude", " -x"), ("selector", "--help"), ("target", "-t"),
+    ("select", "stg_orders --store-failures"), ("select", "x --target-path /tmp/evil"), ("exclude", "y\t--log-path /tmp"),
+])
 def test_flag_injection_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match="may not start with '-'"):
         RunInput(**{field: value})
@@ -54,6 +58,7 @@ def test_selection_args_and_flags() -> None:
     "select 1",
     "with a as (select 1 as x) select x from a",
     "select * from {{ ref('fct_orders') }} where status = 'delete'",
+    "select * from {{ source('raw', 'orders') }} where status in {{ var('statuses', 'x') }} {# why #}",
     "select 1 union all select 2",
     "-- a comment\nselect 1;",
 ])
@@ -72,6 +77,10 @@ def test_read_only_queries_pass(sql: str) -> None:
     ("{% do run_query('drop table x') %}", "Jinja"),
     ("select 1 {% set r = run_query('delete from x') %}", "Jinja"),
     ("select {{ adapter.execute('drop table x') }}", "Jinja"),
+    ('select 1 {{ "; drop table main.customers; select 1" }}', "Jinja"),
+    ("{% set a = adapter %}select {{ a['exe' ~ 'cute']('drop table t') }} as x", "Jinja"),
+    ("select {{ adapter|attr('execute') }}", "Jinja"),
+    ("select {{ cents_to_dollars('x') }}", "Jinja"),
 ])
 def test_writing_statements_rejected(sql: str, reason: str) -> None:
     problem = read_only_problem(sql)
@@ -97,7 +106,7 @@ def test_command_result_fits_budget_keeping_failures() -> None:
     assert len(fitted.model_dump_json()) <= 32_000
     assert fitted.nodes[0].unique_id == "model.x.bad" and fitted.nodes[0].compiled_sql_truncated
     assert fitted.truncated and fitted.omitted_nodes == 201 - len(fitted.nodes)
-    assert "passing nodes left out" in fitted.summary()
+    assert "left out to fit" in fitted.summary()
     assert result.fit(10_000_000) is result
 
 
@@ -154,3 +163,14 @@ def test_read_only_mode_registers_no_writers(tmp_path: Path) -> None:
         assert tool.output_schema is not None
         for name, prop in tool.input_schema["properties"].items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
+
+
+def test_fit_cuts_huge_messages_and_many_nodes() -> None:
+    nodes = [_node("model.x.bad", "error")] + [_node(f"model.x.m{i}", "success") for i in range(5000)]
+    nodes[0].message = "boom " * 20000
+    result = DbtCommandResult(command="build", success=False, counts=count_statuses(nodes), elapsed_s=1.0,
+                              nodes=order_nodes(nodes), error={"code": "x", "message": "y" * 50000})
+    fitted = result.fit(20_000)
+    assert len(fitted.model_dump_json()) <= 20_000
+    assert fitted.nodes[0].unique_id == "model.x.bad" and len(fitted.nodes[0].message) < 2000
+    assert fitted.omitted_nodes == len(nodes) - len(fitted.nodes)

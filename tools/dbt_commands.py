@@ -32,6 +32,7 @@ from tools.dbt_inputs import (
     TargetInput,
     TestInput,
     ToolInput,
+    jinja_problem,
     read_only_problem,
 )
 from tools.dbt_results import DbtCommandResult, DebugResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
@@ -107,6 +108,8 @@ class DbtCommands:
         return await self._execution(["build"], inp, progress, args)
 
     async def test(self, inp: TestInput, progress: ProgressReporter) -> DbtCommandResult:
+        if inp.store_failures and self.ctx.settings.read_only:
+            raise ToolFailure("not_read_only", "store_failures writes tables, and the server runs read-only.", "Call without store_failures.")
         return await self._execution(["test"], inp, progress, inp.execution_args() + (["--store-failures"] if inp.store_failures else []))
 
     async def seed(self, inp: SeedInput, progress: ProgressReporter) -> DbtCommandResult:
@@ -125,6 +128,9 @@ class DbtCommands:
                 raise ToolFailure("invalid_input", "Give either sql or a selection, not both.", "Drop select to compile inline SQL.")
             if not inp.sql.strip():
                 raise ToolFailure("invalid_input", "sql is empty.", "Pass the SQL to compile, or a select.")
+            if self.ctx.settings.read_only and (problem := jinja_problem(inp.sql)):
+                raise ToolFailure("not_read_only", f"In read-only mode inline SQL may not run Jinja beyond ref/source/var: {problem}.",
+                                  "Compile a project model by select instead.")
             reply = await self._invoke(["compile", f"--inline={inp.sql}"], inp, progress)
         else:
             indirect = [] if inp.include_tests else ["--indirect-selection", "empty"]
@@ -136,13 +142,15 @@ class DbtCommands:
         if (inp.sql is None) == (inp.model is None):
             raise ToolFailure("invalid_input", "Give exactly one of sql or model.", "Pass sql='select …' or model='dim_customers'.")
         if inp.sql is not None:
-            problem = read_only_problem(inp.sql)
-            if problem:
-                raise ToolFailure(
-                    "not_read_only", f"dbt_show runs read-only queries only: {problem}.",
-                    "Pass a single select/with query; change data through models and dbt_run/dbt_build.",
-                )
-            args = ["show", f"--inline={inp.sql}", "--limit", str(inp.limit)]
+            sql = inp.sql
+            self._check_read_only(sql)
+            if "var(" in sql:
+                # A var's value comes from the caller and lands in the SQL: check what dbt renders, and run that.
+                compiled = await self._invoke(["compile", f"--inline={sql}"], inp, progress)
+                nodes = compiled.payload.get("nodes") or [{}]
+                sql = nodes[0].get("compiled_sql") or ""
+                self._check_read_only(sql)
+            args = ["show", f"--inline={sql}", "--limit", str(inp.limit)]
         else:
             args = ["show", "--select", inp.model or "", "--limit", str(inp.limit)]
         reply = await self._invoke(args, inp, progress)
@@ -159,11 +167,22 @@ class DbtCommands:
             limit=inp.limit, compiled_sql=nodes[0].get("compiled_sql") if nodes else None, elapsed_s=float(reply.payload.get("elapsed_s", 0.0)),
         )
 
+    @staticmethod
+    def _check_read_only(sql: str) -> None:
+        problem = read_only_problem(sql)
+        if problem:
+            raise ToolFailure(
+                "not_read_only", f"dbt_show runs read-only queries only: {problem}.",
+                "Pass a single select/with query using only ref(), source() and var(); change data through models and dbt_build.",
+            )
+
     async def list(self, inp: ListInput, progress: ProgressReporter) -> ListResult:
         try:
             offset = int(inp.cursor) if inp.cursor else 0
         except ValueError:
-            raise ToolFailure("invalid_input", f"cursor {inp.cursor!r} is not one this tool gave out.", "Call without cursor to start again.") from None
+            offset = -1
+        if offset < 0:
+            raise ToolFailure("invalid_input", f"cursor {inp.cursor!r} is not one this tool gave out.", "Call without cursor to start again.")
         args = ["list", *inp.selection_args(), "--output", "json",
                 "--output-keys", "unique_id", "name", "resource_type", "package_name", "original_file_path", "config", "tags"]
         for resource_type in inp.resource_types or []:

@@ -18,10 +18,10 @@ RESOURCE_TYPES = (
 
 
 def reject_flags(value: Any) -> Any:
-    """Flag injection guard: every user string handed to dbt as a CLI value must not look like a flag."""
+    """Flag injection guard: no word of a user string handed to dbt as CLI values may look like a flag."""
     items = value if isinstance(value, list) else [value]
     for item in items:
-        if isinstance(item, str) and item.strip().startswith("-"):
+        if isinstance(item, str) and any(word.startswith("-") for word in item.split()):
             raise ValueError(f"{item!r}: {_FLAG_MESSAGE}")
     return value
 
@@ -155,7 +155,10 @@ class ShowInput(TargetInput):
         description="A read-only query (select/with) to preview; Jinja, ref() and source() work. Give sql or model.",
         examples=["select status, count(*) as n from {{ ref('fct_orders') }} group by status"],
     )
-    model: str | None = Field(default=None, description="A model (or seed/snapshot) name to preview instead of sql.", examples=["dim_customers"])
+    model: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.]+$",
+        description="A model (or seed/snapshot) name to preview instead of sql: one plain name, no selectors.", examples=["dim_customers"],
+    )
     limit: int = Field(default=10, ge=1, le=10000, description="Most rows to return (dbt show --limit).")
 
     @field_validator("model")
@@ -209,8 +212,29 @@ _WRITE_SQL = re.compile(
     re.IGNORECASE,
 )
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-# Jinja that runs SQL of its own while dbt renders the query.
-_JINJA_RUNS_SQL = re.compile(r"run_query|\bstatement\b|\bcall\b|adapter\s*\.|\bexecute\b|^\{%-?\s*do\b", re.IGNORECASE)
+_LITERAL = r"\s*(?:'[^'{}%]*'|\"[^\"{}%]*\")\s*"
+# The only Jinja a preview query may hold: ref/source/var with literal arguments, and comments. Anything else
+# (blocks, filters, attribute access, macros) could run SQL of its own while dbt renders the query.
+_SAFE_JINJA = re.compile(
+    rf"^\{{\{{-?\s*(?:ref\({_LITERAL}(?:,{_LITERAL})?\)|source\({_LITERAL},{_LITERAL}\)|var\({_LITERAL}(?:,{_LITERAL})?\))\s*-?\}}\}}$"
+    r"|^\{#.*#\}$",
+    re.DOTALL,
+)
+
+
+def has_jinja(sql: str) -> bool:
+    return "{{" in sql or "{%" in sql or "{#" in sql
+
+
+def jinja_problem(sql: str) -> str | None:
+    """Why the Jinja in `sql` is not allowed in a read-only query, or None."""
+    for block in _JINJA.findall(sql):
+        if not _SAFE_JINJA.match(block):
+            return f"its Jinja {block[:60]!r} is not one of ref(), source() or var() with literal arguments"
+    stripped = _JINJA.sub(" ", sql)
+    if "{{" in stripped or "{%" in stripped or "{#" in stripped:
+        return "it has unbalanced Jinja delimiters"
+    return None
 
 
 def read_only_problem(sql: str) -> str | None:
@@ -218,9 +242,8 @@ def read_only_problem(sql: str) -> str | None:
     import sqlglot
     from sqlglot import exp
 
-    for block in _JINJA.findall(sql):
-        if _JINJA_RUNS_SQL.search(block):
-            return f"its Jinja {block[:60]!r} can run SQL of its own"
+    if problem := jinja_problem(sql):
+        return problem
     text = _JINJA.sub(lambda m: "__jinja__" if m.group(0).startswith("{{") else " ", sql).strip().rstrip(";").strip()
     if not text:
         return "the query is empty"

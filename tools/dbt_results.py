@@ -14,6 +14,7 @@ COUNTER_OF = {
     "runtime error": "ERROR", "skipped": "SKIP", "no-op": "NO-OP", "partial success": "WARN",
 }
 SQL_CUT = 1500
+MESSAGE_CUT = 1500
 
 
 class NodeResult(BaseModel):
@@ -58,10 +59,13 @@ def count_statuses(nodes: list[NodeResult]) -> dict[str, int]:
     return counts
 
 
-def _cut_sql(node: NodeResult, limit: int) -> NodeResult:
-    if node.compiled_sql is not None and len(node.compiled_sql) > limit:
-        return node.model_copy(update={"compiled_sql": node.compiled_sql[:limit] + "\n-- … cut: full SQL at compiled_path", "compiled_sql_truncated": True})
-    return node
+def _cut_node(node: NodeResult) -> NodeResult:
+    update: dict[str, object] = {}
+    if node.compiled_sql is not None and len(node.compiled_sql) > SQL_CUT:
+        update.update(compiled_sql=node.compiled_sql[:SQL_CUT] + "\n-- … cut: full SQL at compiled_path", compiled_sql_truncated=True)
+    if node.message is not None and len(node.message) > MESSAGE_CUT:
+        update["message"] = node.message[:MESSAGE_CUT] + " … [cut]"
+    return node.model_copy(update=update) if update else node
 
 
 class DbtCommandResult(ToolResult):
@@ -72,7 +76,7 @@ class DbtCommandResult(ToolResult):
     counts: dict[str, int] = Field(description="PASS / WARN / ERROR / SKIP / NO-OP / TOTAL.")
     elapsed_s: float = Field(description="Wall time inside dbt.")
     nodes: list[NodeResult]
-    omitted_nodes: int = Field(default=0, description="Nodes left out to respect the output budget (all passing).")
+    omitted_nodes: int = Field(default=0, description="Nodes left out to respect the output budget (the last ones: failing nodes come first).")
     truncated: bool = False
     artifact_path: str | None = Field(default=None, description="run_results.json with every node, when written.")
     warnings: list[str] = Field(default_factory=list, description="dbt warnings of this call.")
@@ -91,31 +95,32 @@ class DbtCommandResult(ToolResult):
         for warning in self.warnings[:5]:
             lines.append(f"- warning: {warning.strip().splitlines()[0] if warning.strip() else ''}")
         if self.omitted_nodes:
-            lines.append(f"({self.omitted_nodes} passing nodes left out; all of them in {self.artifact_path})")
+            lines.append(f"({self.omitted_nodes} node(s) left out to fit the output budget; all of them in {self.artifact_path})")
         if self.command == "compile":
             for node in [n for n in self.nodes if n.compiled_sql][:3]:
                 lines.append(f"-- {node.unique_id} ({node.compiled_path})\n{node.compiled_sql.strip()}")
         return "\n".join(lines)
 
     def fit(self, limit_chars: int) -> "DbtCommandResult":
+        """Cut long texts, then keep the longest prefix of nodes (failing first) that fits. Linear in nodes."""
         if len(self.model_dump_json()) <= limit_chars:
             return self
-        fitted = self.model_copy(update={"nodes": [_cut_sql(n, SQL_CUT) for n in self.nodes], "truncated": True})
-        fitted.warnings = [w[:500] for w in fitted.warnings[:10]]
-        while len(fitted.model_dump_json()) > limit_chars:
-            passing = [i for i, n in enumerate(fitted.nodes) if not n.failed]
-            if passing:
-                drop = passing[-1]
-            elif fitted.nodes:
-                drop = len(fitted.nodes) - 1
-            else:
+        nodes = [_cut_node(n) for n in self.nodes]
+        error = dict(self.error) if self.error else None
+        if error and isinstance(error.get("message"), str):
+            error["message"] = error["message"][:MESSAGE_CUT]
+        extra = {k: (v[:20] if isinstance(v, list) else v) for k, v in self.extra.items()}
+        base = self.model_copy(update={"nodes": [], "error": error, "extra": extra, "truncated": True,
+                                       "warnings": [w[:500] for w in self.warnings[:10]]})
+        room = limit_chars - len(base.model_dump_json()) - 100
+        kept: list[NodeResult] = []
+        for node in nodes:
+            size = len(node.model_dump_json()) + 1
+            if size > room:
                 break
-            fitted.nodes = fitted.nodes[:drop] + fitted.nodes[drop + 1:]
-            fitted.omitted_nodes += 1
-            if len(fitted.nodes) <= 1 and len(fitted.model_dump_json()) > limit_chars:
-                fitted.nodes = [_cut_sql(n, 200) for n in fitted.nodes]
-                break
-        return fitted
+            kept.append(node)
+            room -= size
+        return base.model_copy(update={"nodes": kept, "omitted_nodes": self.omitted_nodes + len(nodes) - len(kept)})
 
 
 class ShowResult(ToolResult):
@@ -124,7 +129,7 @@ class ShowResult(ToolResult):
     columns: list[str]
     column_types: list[str]
     rows: list[list[Any]]
-    row_count: int
+    row_count: int = Field(description="Rows the query returned (up to limit); `rows` may hold fewer when truncated.")
     limit: int
     truncated: bool = Field(default=False, description="Rows were cut to respect the output budget.")
     compiled_sql: str | None = None
@@ -141,6 +146,8 @@ class ShowResult(ToolResult):
 
     def fit(self, limit_chars: int) -> "ShowResult":
         fitted = self
+        if len(fitted.model_dump_json()) > limit_chars and fitted.compiled_sql and len(fitted.compiled_sql) > SQL_CUT:
+            fitted = fitted.model_copy(update={"compiled_sql": fitted.compiled_sql[:SQL_CUT] + "\n-- … cut", "truncated": True})
         while len(fitted.model_dump_json()) > limit_chars and fitted.rows:
             fitted = fitted.model_copy(update={"rows": fitted.rows[: len(fitted.rows) // 2], "truncated": True})
         return fitted

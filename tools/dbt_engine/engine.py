@@ -94,28 +94,37 @@ class DbtEngine:
             if not ready.done():
                 ready.set_result({"start_error": {"code": "worker_failed", "message": f"Could not start the dbt worker: {exc}", "hint": "Run `dbt-ae-mcp doctor`."}})
             return
+        if ready is not self._ready:  # killed or restarted while this one was being spawned
+            proc.kill()
+            await proc.wait()
+            return
         self._proc = proc
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(proc, ready))
         log.info("dbt worker started, pid %s", proc.pid)
 
     async def _read_loop(self, proc: asyncio.subprocess.Process, ready: asyncio.Future[dict[str, Any]]) -> None:
         assert proc.stdout is not None
-        while True:
-            line = await proc.stdout.readline()
-            if not line:
-                break
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("dbt worker wrote a non-JSON line: %r", line[:200])
-                continue
-            if message.get("type") == "ready":
-                if not ready.done():
-                    ready.set_result(message)
-                continue
-            entry = self._pending.get(message.get("id"))
-            if entry is not None:
-                entry[1].put_nowait(message)
+        try:
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("dbt worker wrote a non-JSON line: %r", line[:200])
+                    continue
+                if message.get("type") == "ready":
+                    if not ready.done():
+                        ready.set_result(message)
+                    continue
+                entry = self._pending.get(message.get("id"))
+                if entry is not None:
+                    entry[1].put_nowait(message)
+        except (ValueError, OSError) as exc:  # e.g. a line over the stream limit: treat the worker as lost
+            log.error("lost the dbt worker's channel: %s", exc)
+            if proc.returncode is None:
+                proc.kill()
         await proc.wait()
         log.info("dbt worker %s exited with %s", proc.pid, proc.returncode)
         crash = {"type": "result", "ok": False, "error": {
@@ -213,6 +222,7 @@ class DbtEngine:
         request_id = next(self._ids)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._pending[request_id] = (None, queue)
+        sent = False
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self.wait_ready()
@@ -224,8 +234,13 @@ class DbtEngine:
                     "id": request_id, "op": "invoke", "args": args,
                     "target": target or self.default_target, "vars": vars_json, "reuse_manifest": reuse_manifest,
                 }
-                proc.stdin.write((json.dumps(request) + "\n").encode())
-                await proc.stdin.drain()
+                try:
+                    proc.stdin.write((json.dumps(request) + "\n").encode())
+                    sent = True
+                    await proc.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.kill()
+                    raise ToolFailure("worker_crashed", "The dbt worker went away.", "Call again: the worker restarts.") from None
                 finished = 0
                 while True:
                     message = await queue.get()
@@ -243,6 +258,11 @@ class DbtEngine:
                         )
                     return WorkerReply(bool(message.get("success")), message.get("payload") or {}, message.get("events") or [])
         except TimeoutError:
+            if not sent:  # still waiting for the worker to start: let it finish warming up
+                raise ToolFailure(
+                    "timeout", f"The dbt worker was still starting after {timeout:.0f}s.",
+                    "Call again in a few seconds (large projects take longer to parse), or raise timeout_seconds.",
+                ) from None
             log.warning("dbt call %s timed out after %.0fs; restarting the worker", args[:1], timeout)
             self.kill()
             raise ToolFailure(
@@ -250,8 +270,9 @@ class DbtEngine:
                 "Narrow the selection or raise timeout_seconds; the next call works on a fresh worker.",
             ) from None
         except asyncio.CancelledError:
-            log.warning("dbt call %s cancelled; restarting the worker", args[:1])
-            self.kill()
+            if sent:
+                log.warning("dbt call %s cancelled; restarting the worker", args[:1])
+                self.kill()
             raise
         finally:
             self._pending.pop(request_id, None)

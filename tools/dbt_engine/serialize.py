@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 SECRET_PATTERN = re.compile(
-    r"(?i)(password|passwd|pwd|token|secret|private_key|api_key|access_key|client_secret)(\s*[:=]\s*)(\S+)"
+    r"(?i)(password|passwd|pwd|token|secret|private_key|api_key|access_key|client_secret)([\"']?\s*[:=]\s*)"
+    r"(\"[^\"]*\"|'[^']*'|\S+)"
 )
 
 
@@ -23,7 +24,11 @@ def json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, decimal.Decimal):
-        return float(value) if value == value.to_integral_value() or abs(value) < 1e15 else str(value)
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return int(value) if abs(value) < 2**53 else str(value)
+        return float(value) if abs(value) < 2**53 else str(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

@@ -162,11 +162,12 @@ class Worker:
         if vars_json:
             full_args += ["--vars", vars_json]
         started = time.perf_counter()
+        fingerprint = project_fingerprint(self.project_dir, self.profiles_dir) if command == "parse" else None
         result = self._invoke(full_args, manifest=manifest)
         elapsed = time.perf_counter() - started
         if command == "parse" and result.success:
             self.manifest = result.result
-            self.manifest_key = (project_fingerprint(self.project_dir, self.profiles_dir), target, vars_json)
+            self.manifest_key = (fingerprint, target, vars_json)  # taken before parsing: a later edit re-parses
         if command in ("deps", "clean"):
             self.manifest = None
         if result.result is None and result.exception is not None:
