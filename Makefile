@@ -29,9 +29,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e"
 
+# Benchmarks against peer servers (installed into bench/.venvs by the setup scripts); see bench/RESULTS.md.
 bench: $(STAMP)
 	bash bench/setup_peers.sh
 	$(PY) bench/bench_servers.py
+	bash bench/setup_chroma_mcp.sh
+	$(PY) bench/bench_memory.py
 
 clean:
 	rm -rf .demo .pytest_cache tests/artifacts

@@ -541,17 +541,23 @@ async def amain(args: argparse.Namespace) -> int:
             if name == "ours":
                 status = 1
             continue
+        waited = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else 0.0
         t0 = time.perf_counter()
         load_before = _loadavg()
+        foreign = ForeignCpu()
         try:
-            await bench_server(spec, args, results)
+            with foreign:
+                await bench_server(spec, args, results)
         except Exception as exc:  # report and go on with the next server
             log(f"{name}: FAILED: {exc!r}")
             results["servers"].setdefault(name, {})["error"] = f"{type(exc).__name__}: {exc}"
             status = 1
         results["servers"][name]["wall_s"] = time.perf_counter() - t0
+        results["servers"][name]["waited_for_quiet_s"] = waited
         # 1-min load average before/after: on 2 cores, >~1.5 before a server starts means something else is running.
         results["servers"][name]["loadavg_1m_before_after"] = [load_before, _loadavg()]
+        results["servers"][name]["foreign_cpu_s"] = foreign.seconds()
+        results["servers"][name]["foreign_busiest"] = foreign.busiest()
         _write(results)
 
     results["total_wall_s"] = time.perf_counter() - started
@@ -560,18 +566,123 @@ async def amain(args: argparse.Namespace) -> int:
     _write(results)
     (WORK / "results.md").write_text(table + "\n")
     print(table)
-    loads = ", ".join(
-        f"{n} {v['loadavg_1m_before_after'][0]:.2f}→{v['loadavg_1m_before_after'][1]:.2f}"
+    foreign = ", ".join(
+        f"{n} {v['foreign_cpu_s']:.0f} s of {v['wall_s']:.0f} s"
         for n, v in results["servers"].items()
-        if v.get("loadavg_1m_before_after") and None not in v["loadavg_1m_before_after"]
+        if v.get("foreign_cpu_s") is not None
     )
-    print(f"\n(total bench wall time {results['total_wall_s']:.0f} s; 1-min load avg before→after: {loads}; raw timings: {WORK / 'results.json'})")
+    print(
+        f"\n(total bench wall time {results['total_wall_s']:.0f} s; CPU used by processes outside the bench "
+        f"during each server's part: {foreign or 'n/a'}; raw timings: {WORK / 'results.json'})"
+    )
     for name in wanted:
         info = results["servers"].get(name, {})
+        if (info.get("foreign_cpu_s") or 0) > 0.1 * (info.get("wall_s") or 0) > 0:
+            print(
+                f"- WARNING {name}: other processes used {info['foreign_cpu_s']:.0f} CPU-s during its "
+                f"{info['wall_s']:.0f} s (busiest: {', '.join(info.get('foreign_busiest') or [])}): its numbers are contended"
+            )
         for key in ("skipped", "error"):
             if info.get(key):
                 print(f"- {name}: {key}: {info[key]}")
     return status
+
+
+class ForeignCpu:
+    """Samples /proc twice a second and adds up the CPU time of processes that are not this bench's
+    descendants (servers, dbt workers and dbt CLI runs are descendants). Near 0 s: nothing else competed
+    for the 2 cores; tens of seconds: the numbers of that part are contended. Processes that live less
+    than one sampling interval are missed."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.boot_ticks = self._uptime_ticks()
+        self.start_ticks = self.boot_ticks
+        self.ours: set[int] = set()
+        self.base: dict[int, float] = {}  # foreign pid -> cpu ticks not to count
+        self.last: dict[int, float] = {}
+        self.top: dict[int, str] = {}
+        self._stop = False
+        self._thread: Any = None
+
+    def _uptime_ticks(self) -> float:
+        return float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+    def _poll(self) -> None:
+        procs: dict[int, tuple[int, float, float, str]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            rest = raw[raw.rindex(")") + 2 :].split()
+            # rest[0]=state, [1]=ppid, [11]=utime, [12]=stime, [19]=starttime
+            procs[int(entry.name)] = (int(rest[1]), float(rest[11]) + float(rest[12]), float(rest[19]), comm)
+        me = os.getpid()
+        for pid, (ppid, cpu, started, comm) in procs.items():
+            if pid not in self.ours and pid not in self.base:
+                # classify on first sight: a descendant of this process, or foreign
+                cur, hops = pid, 0
+                while cur not in (0, 1, me) and cur in procs and hops < 64:
+                    if cur in self.ours:
+                        break
+                    cur, hops = procs[cur][0], hops + 1
+                if cur == me or cur in self.ours or pid == me:
+                    self.ours.add(pid)
+                    continue
+                self.base[pid] = 0.0 if started >= self.start_ticks else cpu
+            if pid in self.base:
+                self.last[pid] = cpu
+                self.top[pid] = comm
+
+    def _run(self) -> None:
+        while not self._stop:
+            with contextlib.suppress(Exception):
+                self._poll()
+            time.sleep(self.interval)
+
+    def __enter__(self) -> ForeignCpu:
+        import threading
+
+        self.start_ticks = self._uptime_ticks()
+        self._poll()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._thread.join()
+        with contextlib.suppress(Exception):
+            self._poll()
+
+    def seconds(self) -> float:
+        return sum(self.last[p] - self.base[p] for p in self.last) / self.tick
+
+    def busiest(self, n: int = 3) -> list[str]:
+        used = sorted(((self.last[p] - self.base[p], p) for p in self.last), reverse=True)[:n]
+        return [f"{self.top[p]}[{p}] {c / self.tick:.1f}s" for c, p in used if c > 0]
+
+
+def wait_quiet(limit_s: float, window_s: float = 5.0, max_foreign: float = 0.25) -> float:
+    """Wait (at most limit_s) for a window_s window in which other processes use < max_foreign of one core."""
+    t0 = time.perf_counter()
+    while True:
+        probe = ForeignCpu()
+        with probe:
+            time.sleep(window_s)
+        waited = time.perf_counter() - t0
+        if probe.seconds() < max_foreign * window_s:
+            return waited
+        if waited >= limit_s:
+            log(f"machine still busy after {waited:.0f} s ({', '.join(probe.busiest())}); going on anyway")
+            return waited
+        log(f"waiting for a quiet machine ({', '.join(probe.busiest())})")
+        time.sleep(15)
 
 
 def _loadavg() -> float | None:
@@ -600,6 +711,13 @@ def main() -> None:
     parser.add_argument("--spawns", type=int, default=5, help="fresh spawns per server (default 5)")
     parser.add_argument("--calls", type=int, default=10, help="timed warm calls per tool, after 1 discarded (default 10)")
     parser.add_argument("--builds", type=int, default=3, help="ours: dbt_build via MCP and plain dbt build runs (default 3)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each server, wait up to SECONDS for other processes to leave the CPUs idle (default 0: don't wait)",
+    )
     parser.add_argument(
         "--mode", default="legacy", help="mcp Client mode for every server: legacy (initialize handshake; default) or auto"
     )
