@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings)
         asyncio.run(serve_main(settings))
     elif ns.command == "demo":
-        from server.demo import run_demo
+        from server.cli_demo import run_demo
 
         raise SystemExit(asyncio.run(run_demo(ns.workdir)))
     elif ns.command == "doctor":
-        from server.doctor import run_doctor
+        from server.cli_doctor import run_doctor
 
         raise SystemExit(run_doctor(load_settings(ns)))
 

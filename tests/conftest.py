@@ -76,11 +76,16 @@ async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterat
         wait_for_port(port, proc, 30)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

@@ -79,3 +79,18 @@ async def test_missing_project_dir_still_initializes(tmp_path: Path, data_dir: P
         assert {t.name for t in (await client.list_tools()).tools} >= {"dbt_build", "dbt_debug"}
         failure = error(await client.call_tool("dbt_build", {}))
         assert failure["code"] == "project_not_found" and "--project-dir" in failure["hint"]
+
+
+def test_doctor_reports_and_says_what_to_fix(shop: Path, data_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    good = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--project-dir", str(shop), "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "all checks passed" in good.stdout and "[ok  ] connection" in good.stdout
+    bad = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--project-dir", str(tmp_path / "missing"), "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert bad.returncode == 1 and "[FAIL] project" in bad.stdout and "fix: pass --project-dir" in bad.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import RawServer, error, free_port, ok, serve_args, stdio_session, wait_for_port
+from conftest import RawServer, error, free_port, ok, serve_args, stdio_session, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e
 MEMORY_ONLY = ("--toolsets", "memory")  # no dbt worker: these tests are about the memory store
@@ -85,11 +85,7 @@ def chroma_server(tmp_path: Path):
         wait_for_port(port, proc, 60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 async def test_chroma_run_server(shop: Path, data_dir: Path, chroma_server: str) -> None:
