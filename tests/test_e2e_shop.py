@@ -105,3 +105,16 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
 
         parsed = ok(await client.call_tool("dbt_parse", {}))
         assert parsed["extra"]["counts"]["model"] == 10
+
+
+def test_demo_session_runs_clean(tmp_path: Path) -> None:
+    """`make demo`'s job: the agent-style session over stdio ends with every step as expected."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run = subprocess.run([sys.executable, "-m", "server.cli", "demo", "--workdir", str(tmp_path / "demo")],
+                         capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "8/8 steps as expected" in run.stdout and "call dbt_build" in run.stdout
