@@ -66,6 +66,11 @@ def live_condition(now: float) -> dict[str, Any]:
     return {"$or": [{"expires_at": {"$eq": NEVER}}, {"expires_at": {"$gt": int(now)}}]}
 
 
+def is_live(metadata: dict[str, Any], now: float) -> bool:
+    expires = metadata.get("expires_at", NEVER)
+    return expires in (NEVER, None) or expires > now
+
+
 def filter_conditions(filters: dict[str, str | None]) -> list[dict[str, Any]]:
     return [{name: {"$eq": value}} for name, value in filters.items() if value]
 
@@ -253,31 +258,35 @@ class MemoryStore:
     ) -> list[Memory]:
         now = time.time() if now is None else now
         query_vector = self._embed([query])[0]
-        conditions = filter_conditions(filters) + [live_condition(now)]
+        conditions = filter_conditions(filters)
         if pattern is not None:
             conditions += [{k: {"$eq": v}} for k, v in pattern.where().items()]
+        # Expiry is checked here in Python, not in the Chroma filter: a filter on expires_at turns the HNSW search
+        # into a filtered scan (80 ms instead of 7 ms at 10,000 memories), and purging on every write keeps
+        # expired memories rare.
         where = and_where(conditions)
         idents = identifiers(query)
+        wanted = max(limit * 5, 30)
         with self._locked(exclusive=False) as collection:
-            total = collection.count()
-            if total == 0:
-                return []
-            wanted = min(total, max(limit * 5, 30))
-            found = collection.query(
-                query_embeddings=[query_vector], n_results=wanted, where=where, include=["documents", "metadatas", "distances"]
-            )
+            try:
+                found = collection.query(
+                    query_embeddings=[query_vector], n_results=wanted, where=where, include=["documents", "metadatas", "distances"]
+                )
+            except Exception as exc:  # an empty collection, or fewer matches than asked on older Chroma versions
+                if collection.count() == 0:
+                    return []
+                raise exc
             records: dict[str, tuple[str, dict[str, Any]]] = {}
             semantic: dict[str, float] = {}
             for mid, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0]):
-                records[mid] = (doc, meta)
-                semantic[mid] = 1.0 - float(dist)
+                if is_live(meta, now):
+                    records[mid] = (doc, meta)
+                    semantic[mid] = 1.0 - float(dist)
             for ident in idents[:5]:
                 for variant in {ident.rstrip("+"), ident.rstrip("+").upper()}:
-                    extra = collection.get(
-                        where=where, where_document={"$contains": variant}, limit=50, include=["documents", "metadatas", "embeddings"]
-                    )
+                    extra = collection.get(where=where, where_document={"$contains": variant}, limit=50, include=["documents", "metadatas", "embeddings"])
                     for mid, doc, meta, emb in zip(extra["ids"], extra["documents"], extra["metadatas"], extra["embeddings"]):
-                        if mid not in semantic:
+                        if mid not in semantic and is_live(meta, now):
                             records[mid] = (doc, meta)
                             semantic[mid] = float(sum(a * b for a, b in zip(query_vector, emb)))
         keyword = {mid: identifier_score(idents, doc, mid) for mid, (doc, _meta) in records.items()}
