@@ -526,7 +526,10 @@ async def amain(args: argparse.Namespace) -> int:
         },
         "command": shlex.join([sys.executable, *sys.argv]),
         "repo_rev": git_rev(),
-        "params": {"spawns": args.spawns, "calls": args.calls, "builds": args.builds, "mode": args.mode},
+        "params": {
+            "spawns": args.spawns, "calls": args.calls, "builds": args.builds, "mode": args.mode,
+            "wait_quiet": args.wait_quiet, "retry_contended": args.retry_contended,
+        },
         "client": {"mcp": _version("mcp"), "mode": args.mode},
         "servers": {},
     }
@@ -541,23 +544,37 @@ async def amain(args: argparse.Namespace) -> int:
             if name == "ours":
                 status = 1
             continue
-        waited = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else 0.0
-        t0 = time.perf_counter()
-        load_before = _loadavg()
-        foreign = ForeignCpu()
-        try:
-            with foreign:
-                await bench_server(spec, args, results)
-        except Exception as exc:  # report and go on with the next server
-            log(f"{name}: FAILED: {exc!r}")
-            results["servers"].setdefault(name, {})["error"] = f"{type(exc).__name__}: {exc}"
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(1 + max(0, args.retry_contended)):
+            waited = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else 0.0
+            t0 = time.perf_counter()
+            load_before = _loadavg()
+            foreign = ForeignCpu()
+            try:
+                with foreign:
+                    await bench_server(spec, args, results)
+            except Exception as exc:  # report and go on with the next server
+                log(f"{name}: FAILED: {exc!r}")
+                results["servers"].setdefault(name, {})["error"] = f"{type(exc).__name__}: {exc}"
+            info = results["servers"][name]
+            info["wall_s"] = time.perf_counter() - t0
+            info["waited_for_quiet_s"] = waited
+            # 1-min load average before/after (includes the bench's own processes).
+            info["loadavg_1m_before_after"] = [load_before, _loadavg()]
+            info["foreign_cpu_s"] = foreign.seconds()
+            info["foreign_busiest"] = foreign.busiest()
+            info["attempt"] = attempt + 1
+            attempts.append(info)
+            if info.get("error") or not _contended(info):
+                break
+            if attempt < args.retry_contended:
+                log(f"{name}: contended ({info['foreign_cpu_s']:.0f} CPU-s of other processes in {info['wall_s']:.0f} s); running it again")
+        # keep the least contended attempt; the others stay in the JSON, summarised
+        best = min(attempts, key=lambda a: (bool(a.get("error")), (a.get("foreign_cpu_s") or 0) / max(a.get("wall_s") or 1, 1)))
+        best["other_attempts"] = [_summary(a) for a in attempts if a is not best]
+        results["servers"][name] = best
+        if best.get("error"):
             status = 1
-        results["servers"][name]["wall_s"] = time.perf_counter() - t0
-        results["servers"][name]["waited_for_quiet_s"] = waited
-        # 1-min load average before/after: on 2 cores, >~1.5 before a server starts means something else is running.
-        results["servers"][name]["loadavg_1m_before_after"] = [load_before, _loadavg()]
-        results["servers"][name]["foreign_cpu_s"] = foreign.seconds()
-        results["servers"][name]["foreign_busiest"] = foreign.busiest()
         _write(results)
 
     results["total_wall_s"] = time.perf_counter() - started
@@ -577,7 +594,7 @@ async def amain(args: argparse.Namespace) -> int:
     )
     for name in wanted:
         info = results["servers"].get(name, {})
-        if (info.get("foreign_cpu_s") or 0) > 0.1 * (info.get("wall_s") or 0) > 0:
+        if _contended(info):
             print(
                 f"- WARNING {name}: other processes used {info['foreign_cpu_s']:.0f} CPU-s during its "
                 f"{info['wall_s']:.0f} s (busiest: {', '.join(info.get('foreign_busiest') or [])}): its numbers are contended"
@@ -685,6 +702,19 @@ def wait_quiet(limit_s: float, window_s: float = 5.0, max_foreign: float = 0.25)
         time.sleep(15)
 
 
+def _contended(info: dict[str, Any]) -> bool:
+    return (info.get("foreign_cpu_s") or 0) > 0.1 * (info.get("wall_s") or 0) > 0
+
+
+def _summary(info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("spawn", "compile", "show", "build_mcp", "build_cli")
+    out: dict[str, Any] = {k: info[k]["median_s"] for k in keys if isinstance(info.get(k), dict)}
+    for k in ("attempt", "error", "wall_s", "foreign_cpu_s", "foreign_busiest"):
+        if k in info:
+            out[k] = info[k]
+    return out
+
+
 def _loadavg() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -717,6 +747,14 @@ def main() -> None:
         default=0,
         metavar="SECONDS",
         help="before each server, wait up to SECONDS for other processes to leave the CPUs idle (default 0: don't wait)",
+    )
+    parser.add_argument(
+        "--retry-contended",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a server's part again, up to N times, when other processes used >10%% of a core during it; "
+        "the least contended attempt is reported (default 0)",
     )
     parser.add_argument(
         "--mode", default="legacy", help="mcp Client mode for every server: legacy (initialize handshake; default) or auto"
