@@ -554,16 +554,16 @@ def chroma_variants(store: Any, queries: list[str]) -> dict[str, Any]:
     idents = [(identifiers(q) or [None])[0] for q in queries]
     where = live_condition(time.time())
     variants: dict[str, Callable[[Any, list[float], str | None], Any]] = {
-        "query n=30, where=live, docs+metas+distances (ours)": lambda c, v, i: c.query(
+        "query n=30, where=expiry filter, docs+metas+distances (ours before edc2737)": lambda c, v, i: c.query(
             query_embeddings=[v], n_results=30, where=where, include=["documents", "metadatas", "distances"]),
-        "query n=30, no where, docs+metas+distances": lambda c, v, i: c.query(
+        "query n=30, no where, docs+metas+distances (ours)": lambda c, v, i: c.query(
             query_embeddings=[v], n_results=30, include=["documents", "metadatas", "distances"]),
         "query n=30, no where, distances only": lambda c, v, i: c.query(query_embeddings=[v], n_results=30, include=["distances"]),
         "query n=5, no where, docs+metas+distances": lambda c, v, i: c.query(
             query_embeddings=[v], n_results=5, include=["documents", "metadatas", "distances"]),
-        "get $contains, where=live, limit 50, docs+metas+embeddings (ours)": lambda c, v, i: c.get(
+        "get $contains, where=expiry filter, limit 50, docs+metas+embeddings (ours before edc2737)": lambda c, v, i: c.get(
             where=where, where_document={"$contains": i}, limit=50, include=["documents", "metadatas", "embeddings"]),
-        "get $contains, no where, limit 50, docs+metas+embeddings": lambda c, v, i: c.get(
+        "get $contains, no where, limit 50, docs+metas+embeddings (ours)": lambda c, v, i: c.get(
             where_document={"$contains": i}, limit=50, include=["documents", "metadatas", "embeddings"]),
         "get $contains, no where, limit 50, ids only": lambda c, v, i: c.get(where_document={"$contains": i}, limit=50, include=[]),
         "count()": lambda c, v, i: c.count(),
@@ -1044,7 +1044,7 @@ def markdown(results: dict[str, Any]) -> str:
             prof_lines.append("| " + " | ".join(row) + " |")
     if prof_lines:
         out += ["### Where a vector_search goes (ours, in process; p50 / mean ms per query)", "",
-                "| memories | whole search | query embedding | Chroma query (HNSW + where) | `$contains` gets (all per query) | "
+                "| memories | whole search | query embedding | Chroma query | `$contains` gets (all per query) | "
                 "count() | scoring (identifier_score, BM25 word_scores, combine) | other Python (lock, dot products of extras, loops) | "
                 "result rendering (not in whole search) | `$contains` gets per query | p50 with identifiers / without | MCP p50 minus in-process p50 |",
                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *prof_lines, ""]
@@ -1205,7 +1205,11 @@ def parse_args(argv: list[str] | None = None) -> Args:
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each server start and each search series, wait up to SECONDS until other processes use "
                         "< 0.25 core (default 0: do not wait); what was waited is recorded")
+    p.add_argument("--report", metavar="JSON", help="only print the markdown tables of a saved results file")
     ns = p.parse_args(argv)
+    if ns.report:
+        print(markdown(json.loads(Path(ns.report).read_text())))
+        raise SystemExit(0)
     sizes = sorted({int(s.replace("_", "")) for s in ns.sizes.split(",") if s.strip()})
     return Args(sizes, ns.batch, ns.queries, ns.warmup, ns.singles, ns.seed, ns.skip_peer, ns.skip_inprocess,
                 ns.skip_ours_mcp, ns.no_profile, ns.wait_quiet)
