@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -369,10 +369,10 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         ("memory_stats", "Counts by layer and project, the embedding model, and where the store is.", StatsInput, StatsResult, tools.stats, READ, False),
     ]
     names = []
-    for name, description, input_model, output_model, handler, annotations, writes in specs:
+    for name, description, input_model, output_model, handler, tool_annotations, writes in specs:
         if ctx.settings.read_only and writes:
             continue
         add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
-                 handler=handler, annotations=annotations, token_budget=ctx.token_budget)
+                 handler=handler, annotations=tool_annotations, token_budget=ctx.token_budget)
         names.append(name)
     return names

@@ -32,6 +32,3 @@ class ErrorResult(BaseModel):
     def text(self) -> str:
         return f"ERROR {self.code}: {self.message}\nhint: {self.hint}"
 
-
-def invalid_input(message: str, hint: str = "Fix the argument and call again.") -> ToolFailure:
-    return ToolFailure("invalid_input", message, hint)

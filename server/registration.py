@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -43,10 +43,6 @@ class ProgressReporter:
             await self._ctx.report_progress(progress, total, message)
         except Exception:  # a client that went away must not fail the dbt call
             log.debug("progress notification failed", exc_info=True)
-
-
-class Handler(Protocol[InputT]):
-    def __call__(self, args: InputT, progress: ProgressReporter) -> Awaitable[ToolResult]: ...
 
 
 def _validation_failure(exc: ValidationError) -> ToolFailure:

@@ -222,10 +222,6 @@ _SAFE_JINJA = re.compile(
 )
 
 
-def has_jinja(sql: str) -> bool:
-    return "{{" in sql or "{%" in sql or "{#" in sql
-
-
 def jinja_problem(sql: str) -> str | None:
     """Why the Jinja in `sql` is not allowed in a read-only query, or None."""
     for block in _JINJA.findall(sql):

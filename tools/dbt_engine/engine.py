@@ -48,7 +48,6 @@ class DbtEngine:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._waiting = 0
-        self.restarts = 0
 
     # -- process lifecycle -------------------------------------------------------------------------
     def check_project(self) -> None:
@@ -147,7 +146,6 @@ class DbtEngine:
                 pass
         self._proc = None
         self._ready = None
-        self.restarts += 1
         self.start()
 
     async def shutdown(self) -> None:
@@ -162,10 +160,6 @@ class DbtEngine:
         except (asyncio.TimeoutError, ProcessLookupError):
             proc.kill()
             await proc.wait()
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.returncode is None else None
 
     async def wait_ready(self) -> dict[str, Any]:
         self.check_project()
