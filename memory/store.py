@@ -473,5 +473,6 @@ class MemoryStore:
             by_project[meta.get("key_project", "?")] = by_project.get(meta.get("key_project", "?"), 0) + 1
         return {
             "total": sum(by_layer.values()), "expired_pending_purge": expired, "by_layer": by_layer, "by_key_project": by_project,
-            "embedding_model": self.identity, "embedding_dim": self.embedder.dimension, "location": str(self.path or self.url),
+            "embedding_model": self.identity, "embedding_dim": self.embedder.dimension, "embedding_backend": self.embedder.backend,
+            "location": str(self.path or self.url),
         }

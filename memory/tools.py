@@ -226,6 +226,7 @@ class StatsResult(ToolResult):
     by_key_project: dict[str, int]
     embedding_model: str
     embedding_dim: int | None
+    embedding_backend: str | None = Field(default=None, description="onnx (the verified export) or torch.")
     location: str
 
     def summary(self) -> str:

@@ -18,6 +18,7 @@ log = logging.getLogger("dbt_ae_mcp")
 TOOLSET_MODULES = {
     "dbt": "tools.dbt_commands",
     "memory": "memory.tools",
+    "authoring": "tools.authoring_tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.
@@ -69,7 +70,7 @@ def _version() -> str:
 async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
-    if "dbt" in settings.toolsets:
+    if {"dbt", "authoring"} & set(settings.toolsets):
         ctx.engine.start()
     try:
         if settings.http:

@@ -21,11 +21,20 @@ STEPS: list[tuple[str, dict[str, Any], str]] = [
     ("dbt_seed", {}, "Load the raw CSVs into the raw schema."),
     ("dbt_build", {}, "Build and test everything in DAG order."),
     ("dbt_compile", {"select": "fct_orders"}, "Read the compiled SQL of the incremental fact table."),
-    ("dbt_test", {"select": "fct_orders"}, "Re-run the tests of fct_orders alone."),
+    ("data_quality_test", {"model": "fct_orders", "columns": [{"column": "total_quantity", "tests": ["not_constant"]}], "dry_run": True},
+     "Plan a new test on fct_orders: see the files and the diff before anything is written."),
+    ("data_quality_test", {"model": "fct_orders", "columns": [{"column": "total_quantity", "tests": ["not_constant"]}]},
+     "Write it: the YAML keeps its comments; dbt parses the project, or every file is put back."),
+    ("dbt_test", {"select": "fct_orders"}, "Run the tests of fct_orders, the new one included."),
     ("dbt_show", {"sql": "select status, count(*) as orders, sum(order_total) as revenue "
                          "from {{ ref('fct_orders') }} group by status order by orders desc", "limit": 10},
      "Look at the mart's data."),
     ("dbt_source_freshness", {}, "Check the raw sources' freshness (the demo data is old on purpose: expect stale)."),
+    ("memory_store", {"text": "fct_orders is incremental: merge on order_id, filtered on updated_at >= max(updated_at); "
+                              "tests: unique/not_null order_id, relationships to dim_customers, accepted_range on order_total.",
+                      "metadata": {"key": "dbt-analytics-engineer/shop/fct-orders-config", "category": "model-config", "project": "shop"}},
+     "Remember how the fact table is built (the seed prompt's Workflow 1, step 6)."),
+    ("vector_search", {"query": "how is the orders fact table loaded incrementally?", "limit": 3}, "Find it again by meaning."),
 ]
 
 

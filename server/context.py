@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from server.settings import Settings
 from tools.dbt_engine.engine import DbtEngine
+
+
+T = TypeVar("T")
 
 
 @dataclass
 class AppContext:
     settings: Settings
     engine: DbtEngine
+    _shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def token_budget(self) -> int:
         return self.settings.output_budget_tokens
+
+    def shared(self, name: str, factory: Callable[[], T]) -> T:
+        """One object per app for services several toolsets use (e.g. the authoring service and its write lock)."""
+        if name not in self._shared:
+            self._shared[name] = factory()
+        return self._shared[name]  # type: ignore[no-any-return]

@@ -117,4 +117,6 @@ def test_demo_session_runs_clean(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "server.cli", "demo", "--workdir", str(tmp_path / "demo")],
                          capture_output=True, text=True, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "8/8 steps as expected" in run.stdout and "call dbt_build" in run.stdout
+    assert "12/12 steps as expected" in run.stdout and "call dbt_build" in run.stdout
+    assert "call data_quality_test" in run.stdout and "call vector_search" in run.stdout
+    assert "dbt-analytics-engineer/shop/fct-orders-config" in run.stdout.split("call vector_search", 1)[1]

@@ -113,10 +113,34 @@ class DbtCommands:
         return await self._execution(["test"], inp, progress, inp.execution_args() + (["--store-failures"] if inp.store_failures else []))
 
     async def seed(self, inp: SeedInput, progress: ProgressReporter) -> DbtCommandResult:
-        return await self._execution(["seed"], inp, progress, inp.execution_args())
+        if not inp.defines:
+            return await self._execution(["seed"], inp, progress, inp.execution_args())
+        authored = await self._define("seed", inp, progress)
+        if not inp.load or inp.dry_run:
+            return authored
+        loaded = await self._execution(["seed"], inp.model_copy(update={"select": inp.name}), progress, inp.execution_args())
+        loaded.extra["authoring"] = authored.extra["authoring"]
+        loaded.note = authored.note
+        return loaded
 
     async def snapshot(self, inp: SnapshotInput, progress: ProgressReporter) -> DbtCommandResult:
-        return await self._execution(["snapshot"], inp, progress, inp.execution_args())
+        if not inp.defines:
+            return await self._execution(["snapshot"], inp, progress, inp.execution_args())
+        return await self._define("snapshot", inp, progress)
+
+    async def _define(self, what: str, inp: SeedInput | SnapshotInput, progress: ProgressReporter) -> DbtCommandResult:
+        """The authoring form of dbt_seed / dbt_snapshot: write the files (tools/authoring), return them in `extra`."""
+        if inp.name is None:
+            raise ToolFailure("invalid_input", f"Defining a {what} needs name.", f"Give name='...' to define a {what}, or no definition fields to run {what}s.")
+        if inp.select or inp.exclude or inp.selector:
+            raise ToolFailure("invalid_input", f"select/exclude/selector choose {what}s to run; name defines a new one.", "Give one or the other.")
+        from tools.authoring.service import AuthoringService
+
+        service = self.ctx.shared("authoring", lambda: AuthoringService(self.ctx))
+        async with service.lock:
+            authored = await getattr(service, what)(inp, progress)
+        return DbtCommandResult(command=f"{what} (define)", success=True, counts={}, elapsed_s=0.0, nodes=[],
+                                extra={"authoring": authored.model_dump(mode="json")}, note=authored.summary())
 
     async def source_freshness(self, inp: FreshnessInput, progress: ProgressReporter) -> DbtCommandResult:
         args = inp.selection_args() + (["--threads", str(inp.threads)] if inp.threads else [])

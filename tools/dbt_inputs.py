@@ -124,11 +124,37 @@ class TestInput(ExecutionInput):
 
 
 class SeedInput(RefreshableInput):
-    pass
+    name: str | None = Field(default=None, description="Define a new seed with this name (with rows or csv); without it, dbt_seed loads seeds.",
+                             examples=["country_codes"])
+    rows: list[dict[str, Any]] | None = Field(default=None, description="New seed's rows as objects (keys become the header).")
+    csv: str | None = Field(default=None, description="New seed's data as CSV text with a header row.")
+    column_types: dict[str, str] | None = Field(default=None, description="New seed's column types, e.g. {'code': 'varchar'}.")
+    description: str | None = Field(default=None, description="New seed's description.")
+    load: bool = Field(default=True, description="After defining a seed, load it (dbt seed --select <name>).")
+    dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+
+    @property
+    def defines(self) -> bool:
+        return self.name is not None or self.rows is not None or self.csv is not None
 
 
 class SnapshotInput(ExecutionInput):
-    pass
+    name: str | None = Field(default=None, description="Define a new SCD type 2 snapshot with this name; without it, dbt_snapshot runs snapshots.",
+                             examples=["customers_snapshot"])
+    relation: str | None = Field(default=None, description="What to snapshot: 'raw.customers' (a source table) or a model name, or source()/ref().")
+    unique_key: str | list[str] | None = Field(default=None, description="Column(s) identifying a record.", examples=["customer_id"])
+    strategy: Literal["timestamp", "check"] | None = Field(default=None, description="timestamp (default, needs updated_at) or check (needs check_cols).")
+    updated_at: str | None = Field(default=None, description="For strategy timestamp: the column that changes when the record changes.")
+    check_cols: list[str] | Literal["all"] | None = Field(default=None, description="For strategy check: the columns compared, or 'all'.")
+    hard_deletes: Literal["ignore", "invalidate", "new_record"] | None = Field(
+        default=None, description="Records deleted at the source: invalidate (default: close them), new_record, or ignore.")
+    target_schema: str | None = Field(default=None, description="Schema of the snapshot table (default 'snapshots').")
+    description: str | None = Field(default=None, description="New snapshot's description.")
+    dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+
+    @property
+    def defines(self) -> bool:
+        return self.name is not None or self.relation is not None
 
 
 class FreshnessInput(SelectionInput):

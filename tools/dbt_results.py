@@ -81,11 +81,14 @@ class DbtCommandResult(ToolResult):
     artifact_path: str | None = Field(default=None, description="run_results.json with every node, when written.")
     warnings: list[str] = Field(default_factory=list, description="dbt warnings of this call.")
     error: dict[str, Any] | None = Field(default=None, description="An exception dbt raised after running nodes.")
-    extra: dict[str, Any] = Field(default_factory=dict, description="Command-specific output (docs paths, parse counts…).")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Command-specific output (docs paths, parse counts, authored files…).")
+    note: str | None = Field(default=None, description="What a defining call (dbt_seed/dbt_snapshot with name) wrote.")
 
     def summary(self) -> str:
         counts = " ".join(f"{k}={v}" for k, v in self.counts.items())
         lines = [f"dbt {self.command}: {'OK' if self.success else 'FAILED'} {counts} in {self.elapsed_s:.2f}s"]
+        if self.note:
+            lines.append(self.note)
         for node in self.nodes:
             if node.failed or node.status == "warn":
                 message = (node.message or "").strip().splitlines()

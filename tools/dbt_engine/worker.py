@@ -149,6 +149,13 @@ class Worker:
         vars_json = request.get("vars")
         command = args[0]
         manifest = None
+        if command == "describe":  # not a dbt command: a summary of the warm manifest (parsed again if stale)
+            error = self.ensure_manifest(target, vars_json)
+            if error is not None:
+                return {"ok": False, "error": error, "events": self.events}
+            from tools.dbt_engine.describe import describe
+
+            return {"ok": True, "success": True, "payload": describe(self.manifest), "events": self.events}
         if command in MANIFEST_COMMANDS and request.get("reuse_manifest", True):
             error = self.ensure_manifest(target, vars_json)
             if error is not None:

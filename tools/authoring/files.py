@@ -1,0 +1,131 @@
+"""Safe paths and all-or-nothing file changes inside a dbt project.
+
+Every authoring tool plans a list of FileChange, shows it as diffs (dry_run), or applies it: each file is written to
+a temporary sibling and renamed into place, and the originals are kept as bytes so that a failed validation puts
+every touched file back exactly as it was (and removes files and folders the change created).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.errors import ToolFailure
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: Path  # absolute, inside the project
+    content: str | None  # None deletes the file
+
+
+@dataclass
+class FileDiff:
+    path: str  # relative to the project
+    action: str  # created | modified | deleted | unchanged
+    diff: str
+
+
+def project_path(root: Path, relative: str | Path) -> Path:
+    """Resolve a path an agent gave (or we derived from a name) and refuse anything outside the project."""
+    text = str(relative)
+    if not text or "\x00" in text:
+        raise ToolFailure("invalid_path", f"{text!r} is not a usable path.", "Give a path relative to the project, e.g. models/staging/x.sql.")
+    candidate = (root / relative) if not Path(relative).is_absolute() else Path(relative)
+    resolved_root = root.resolve()
+    resolved = candidate.resolve()  # follows symlinks that exist: a link leading out is caught here
+    if resolved != resolved_root and resolved_root not in resolved.parents:
+        raise ToolFailure("path_outside_project", f"{text} resolves to {resolved}, outside the project {resolved_root}.",
+                          "Use a path inside the project; '..' and symlinks that lead out are refused.")
+    return resolved
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def plan_diffs(root: Path, changes: list[FileChange]) -> list[FileDiff]:
+    out = []
+    for change in changes:
+        before = read_text(change.path)
+        rel = change.path.relative_to(root.resolve()).as_posix()
+        if change.content is None:
+            action = "deleted" if before is not None else "unchanged"
+        elif before is None:
+            action = "created"
+        else:
+            action = "modified" if before != change.content else "unchanged"
+        diff = "".join(difflib.unified_diff(
+            (before or "").splitlines(keepends=True), (change.content or "").splitlines(keepends=True),
+            fromfile=f"a/{rel}" if before is not None else "/dev/null", tofile=f"b/{rel}" if change.content is not None else "/dev/null",
+        ))
+        out.append(FileDiff(rel, action, diff))
+    return out
+
+
+@dataclass
+class Applied:
+    """What apply() changed, enough to put it all back."""
+
+    originals: dict[Path, bytes | None] = field(default_factory=dict)
+    created_dirs: list[Path] = field(default_factory=list)
+
+    def rollback(self) -> None:
+        for path, original in self.originals.items():
+            if original is None:
+                path.unlink(missing_ok=True)
+            else:
+                _atomic_write(path, original)
+        for folder in reversed(self.created_dirs):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def apply(changes: list[FileChange]) -> Applied:
+    """Write every change; on any error put back what was already written and re-raise."""
+    applied = Applied()
+    try:
+        for change in changes:
+            if change.path in applied.originals:
+                raise ValueError(f"{change.path} planned twice")
+            applied.originals[change.path] = change.path.read_bytes() if change.path.exists() else None
+            missing = []
+            parent = change.path.parent
+            while not parent.exists():
+                missing.append(parent)
+                parent = parent.parent
+            for folder in reversed(missing):
+                folder.mkdir()
+                applied.created_dirs.append(folder)
+            if change.content is None:
+                change.path.unlink(missing_ok=True)
+            else:
+                _atomic_write(change.path, change.content.encode("utf-8"))
+    except BaseException:
+        applied.rollback()
+        raise
+    return applied
