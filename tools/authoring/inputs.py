@@ -65,7 +65,7 @@ class SourceTableSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="Table name as dbt refers to it.", examples=["orders"])
     identifier: str | None = Field(default=None, description="The table's real name in the warehouse, when it differs.")
-    description: str | None = None
+    description: str | None = Field(default=None, description="Table description for the docs.")
     loaded_at_field: str | None = Field(default=None, description="Overrides the source's loaded_at_field.")
     freshness: FreshnessSpec | None = Field(default=None, description="Overrides the source's freshness.")
     no_freshness: bool = Field(default=False, description="Reference data: never checked for freshness.")
@@ -76,8 +76,8 @@ class SourceInput(AuthoringInput):
     name: str = Field(description="Source name, as in source('<name>', 'table').", examples=["raw"])
     schema_name: str | None = Field(default=None, description="Warehouse schema of the tables (default: the source name).")
     database: str | None = Field(default=None, description="Warehouse database, when not the target's.")
-    description: str | None = None
-    loader: str | None = None
+    description: str | None = Field(default=None, description="Source description for the docs.")
+    loader: str | None = Field(default=None, description="What loads the tables (e.g. fivetran), for the docs.")
     loaded_at_field: str | None = Field(default=None, description="Timestamp column used for freshness.", examples=["updated_at"])
     freshness: FreshnessSpec | None = Field(default=None, description="warn_after / error_after for every table.")
     tables: list[SourceTableSpec] = Field(description="Tables of the source (merged into an existing definition by name).")
@@ -87,7 +87,7 @@ class MacroInput(AuthoringInput):
     name: str = Field(description="Macro name.", examples=["cents_to_dollars"])
     parameters: list[str] = Field(default_factory=list, description="Parameters, with defaults where wanted: ['column_name', 'scale=2'].")
     body: str = Field(description="The macro body (Jinja/SQL between macro and endmacro).")
-    description: str | None = None
+    description: str | None = Field(default=None, description="Macro description for the docs.")
     argument_descriptions: dict[str, str] = Field(default_factory=dict, description="Description per parameter name.")
 
 
@@ -106,17 +106,17 @@ class DataQualityInput(AuthoringInput):
 
 class OwnerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    email: str | None = None
+    name: str | None = Field(default=None, description="Owner's name or team.")
+    email: str | None = Field(default=None, description="Owner's email.")
 
 
 class ExposureInput(AuthoringInput):
     name: str = Field(description="Exposure name.", examples=["revenue_dashboard"])
     type: Literal["dashboard", "notebook", "analysis", "ml", "application"] = Field(description="What consumes the models.")
-    maturity: Literal["high", "medium", "low"] | None = None
-    url: str | None = None
-    description: str | None = None
-    label: str | None = None
+    maturity: Literal["high", "medium", "low"] | None = Field(default=None, description="How settled the consumer is: high, medium or low.")
+    url: str | None = Field(default=None, description="Where the dashboard/notebook lives.")
+    description: str | None = Field(default=None, description="What it shows and who uses it.")
+    label: str | None = Field(default=None, description="Display name.")
     depends_on: list[str] = Field(description="Models (names, or ref()/source() expressions) it reads.", examples=[["fct_orders", "dim_customers"]])
     owner: OwnerSpec = Field(description="Who owns it (name and/or email).")
 

@@ -247,6 +247,16 @@ class AuthoringService:
             return found
         return check
 
+    @staticmethod
+    def _expect_in(section: str, name: str, what: str) -> Callable[[ProjectIndex], list[str]]:
+        """Post-parse check for macros and exposures: the project now defines `name`."""
+        def check(after: ProjectIndex) -> list[str]:
+            found = [x["unique_id"] for x in after.raw.get(section, []) if x["name"] == name and x["package"] == after.project_name]
+            if not found:
+                raise ToolFailure("validation_failed", f"dbt parsed the project but has no {what} {name}.", f"Check the {what}'s file.")
+            return found
+        return check
+
     # -- models ----------------------------------------------------------------------------------------------
     def _model_sql(self, inp: ModelBody, config: dict[str, Any], index: ProjectIndex,
                    incremental: tuple[str, str] | None = None) -> str:
@@ -527,14 +537,7 @@ class AuthoringService:
             entry["arguments"] = [{"name": n, **({"description": inp.argument_descriptions[n]} if n in inp.argument_descriptions else {})} for n in names]
         yaml_props.merge_entry(yaml_props.section(doc, "macros"), entry)
         plan.write(props, doc.dump())
-
-        def expect(after: ProjectIndex) -> list[str]:
-            found = [m["unique_id"] for m in after.raw.get("macros", []) if m["name"] == inp.name and m["package"] == after.project_name]
-            if not found:
-                raise ToolFailure("validation_failed", f"dbt parsed the project but has no macro {inp.name}.", "Check the macro file.")
-            return found
-
-        plan.expect = expect
+        plan.expect = self._expect_in("macros", inp.name, "macro")
         return await self.commit("dbt_macro", plan, inp, progress)
 
     async def exposure(self, inp: ExposureInput, progress: ProgressReporter) -> AuthoringResult:
@@ -577,14 +580,7 @@ class AuthoringService:
         if action == "updated":
             yaml_props.find(doc.data["exposures"], inp.name)["depends_on"] = yaml_props.to_yaml(depends)  # type: ignore[index]
         plan.write(path, doc.dump())
-
-        def expect(after: ProjectIndex) -> list[str]:
-            found = [e["unique_id"] for e in after.raw.get("exposures", []) if e["name"] == inp.name]
-            if not found:
-                raise ToolFailure("validation_failed", f"dbt parsed the project but has no exposure {inp.name}.", "Check the file.")
-            return found
-
-        plan.expect = expect
+        plan.expect = self._expect_in("exposures", inp.name, "exposure")
         return await self.commit("exposure_define", plan, inp, progress)
 
     async def package(self, inp: PackageInput, progress: ProgressReporter) -> AuthoringResult:
