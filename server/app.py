@@ -19,6 +19,7 @@ TOOLSET_MODULES = {
     "dbt": "tools.dbt_commands",
     "memory": "memory.tools",
     "authoring": "tools.authoring_tools",
+    "quality": "tools.quality_tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.
@@ -70,7 +71,7 @@ def _version() -> str:
 async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
-    if {"dbt", "authoring"} & set(settings.toolsets):
+    if {"dbt", "authoring", "quality"} & set(settings.toolsets):
         ctx.engine.start()
     try:
         if settings.http:

@@ -153,12 +153,13 @@ def test_read_only_mode_registers_no_writers(tmp_path: Path) -> None:
     assert {"dbt_show", "dbt_compile", "dbt_list", "dbt_test", "dbt_debug"} <= names
     assert not names & {"dbt_run", "dbt_build", "dbt_seed", "dbt_snapshot", "dbt_retry", "dbt_deps"}
     assert not names & {"memory_store", "memory_delete"} and {"vector_search", "memory_retrieve"} <= names
-    assert not names & {"dbt_model", "incremental_model", "dbt_source", "dbt_macro", "data_quality_test", "exposure_define", "dbt_package"}
+    assert not names & {"dbt_model", "incremental_model", "dbt_source", "dbt_macro", "data_quality_test", "exposure_define", "dbt_package", "sql_fix"}
+    assert {"sql_lint", "analyze_file", "project_check"} <= names
     dbt_only, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data", toolsets="dbt"))
     assert len(asyncio.run(dbt_only.list_tools())) == 14
     full, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data"))
     tools = {tool.name: tool for tool in asyncio.run(full.list_tools())}
-    assert len(tools) == 27  # 14 dbt + 7 authoring + 6 memory
+    assert len(tools) == 31  # 14 dbt + 7 authoring + 4 quality + 6 memory
     for tool in tools.values():
         assert tool.annotations is not None and tool.annotations.read_only_hint is not None
         assert tool.output_schema is not None

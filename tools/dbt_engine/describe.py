@@ -48,6 +48,8 @@ def describe(manifest: Any) -> dict[str, Any]:
             "patch_path": _patch_path(node),
             "config": _config(node),
             "columns": _columns(node),
+            "documented_columns": [n for n, c in (getattr(node, "columns", None) or {}).items() if (c.description or "").strip()],
+            "description": (getattr(node, "description", "") or "").strip(),
             "depends_on": list(getattr(node.depends_on, "nodes", []) or []),
         }
         if str(node.resource_type) == "test":
@@ -55,6 +57,8 @@ def describe(manifest: Any) -> dict[str, Any]:
             item["test_name"] = metadata.name if metadata is not None else None
             item["test_namespace"] = metadata.namespace if metadata is not None else None
             item["column_name"] = getattr(node, "column_name", None)
+            combination = (metadata.kwargs or {}).get("combination_of_columns") if metadata is not None else None
+            item["combination_of_columns"] = list(combination) if isinstance(combination, (list, tuple)) else None
             attached = getattr(node, "attached_node", None)
             item["attached_node"] = attached
         if str(node.resource_type) == "snapshot":
@@ -62,7 +66,7 @@ def describe(manifest: Any) -> dict[str, Any]:
         nodes.append(item)
     sources = [
         {"unique_id": uid, "name": s.name, "source_name": s.source_name, "package": s.package_name, "path": s.original_file_path,
-         "columns": _columns(s), "loaded_at_field": s.loaded_at_field,
+         "columns": _columns(s), "loaded_at_field": s.loaded_at_field, "description": (s.description or "").strip(),
          "freshness": bool(s.freshness and (s.freshness.warn_after.count or s.freshness.error_after.count)) if s.freshness else False}
         for uid, s in manifest.sources.items()
     ]

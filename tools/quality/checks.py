@@ -1,0 +1,164 @@
+"""project_check: the seed prompt's guardrails and success criteria as rules with stable ids, without a warehouse.
+
+Rule ids follow dbt-project-evaluator where one matches (fct_…); the others are ours. Input is the warm manifest's
+summary (tools/dbt_engine/describe.py) and the models' SQL files; nothing runs in the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from server.errors import ToolFailure
+from tools.authoring import rules as sql_rules
+from tools.authoring.project import ProjectIndex
+from tools.quality.connascence import analyze
+
+LAYER_OF_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    description: str
+
+
+RULES = {r.id: r for r in [
+    Rule("no_select_star", "error", "A model's final select lists its columns (import CTEs may select *)."),
+    Rule("hard_coded_filter_values", "warn", "No literal values in WHERE / IN / CASE filters: use var() or a seed."),
+    Rule("fct_hard_coded_references", "error", "Relations are read with ref() or source(), never by name."),
+    Rule("fct_missing_primary_key_tests", "error", "Every model has a primary key tested unique and not_null (or unique_combination_of_columns)."),
+    Rule("fct_undocumented_models", "warn", "Every model has a description."),
+    Rule("undocumented_columns", "warn", "Every column a model outputs has a description."),
+    Rule("incremental_missing_filter", "error", "An incremental model filters new rows with is_incremental() against {{ this }}."),
+    Rule("incremental_missing_unique_key", "warn", "An incremental model (other than append) has a unique_key."),
+    Rule("staging_joins", "error", "Staging models do not join: one source table per staging model."),
+    Rule("fct_marts_or_intermediate_dependent_on_source", "error", "Intermediate and marts models read ref() only, not source()."),
+    Rule("fct_staging_dependent_on_marts_or_intermediate", "error", "Staging models do not read intermediate or marts models."),
+    Rule("fct_sources_without_freshness", "warn", "Source tables have freshness (or opt out explicitly with freshness: null)."),
+    Rule("fct_model_naming_conventions", "warn", "Models are named by layer: stg_ (staging), int_ (intermediate), fct_/dim_ (marts)."),
+    Rule("fct_test_coverage", "warn", "Every model has at least one test."),
+]}
+
+
+@dataclass
+class Violation:
+    rule: str
+    severity: str
+    node: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def layer_of(path: str) -> str | None:
+    parts = Path(path).parts
+    for part in parts[:-1]:
+        if part in LAYER_OF_FOLDER:
+            return LAYER_OF_FOLDER[part]
+    return None
+
+
+def _freshness_opt_outs(root: Path, index: ProjectIndex, read: Callable[[Path], str | None]) -> set[tuple[str, str]]:
+    """Source tables whose YAML says `freshness: null` on purpose (the manifest cannot tell that from 'not set')."""
+    from ruamel.yaml import YAML
+
+    out: set[tuple[str, str]] = set()
+    for path in {s["path"] for s in index.raw.get("sources", []) if s["package"] == index.project_name}:
+        text = read(root / path)
+        try:
+            data = YAML(typ="safe").load(text or "") or {}
+        except Exception:
+            continue
+        for source in data.get("sources") or []:
+            for table in source.get("tables") or []:
+                config = table.get("config") or {}
+                if ("freshness" in config and config["freshness"] is None) or ("freshness" in table and table["freshness"] is None):
+                    out.add((source.get("name"), table.get("name")))
+    return out
+
+
+def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None) -> list[Violation]:
+    out: list[Violation] = []
+    nodes = index.raw.get("nodes", [])
+    by_id = {n["unique_id"]: n for n in nodes}
+    tests_by_node: dict[str, list[dict[str, Any]]] = {}
+    for test in (n for n in nodes if n["resource_type"] == "test"):
+        for parent in test.get("depends_on", []):
+            if parent == test.get("attached_node") or test.get("attached_node") is None:
+                tests_by_node.setdefault(parent, []).append(test)
+    models = [n for n in nodes if n["resource_type"] == "model" and n["package"] == index.project_name]
+    if only_path is not None:
+        models = [n for n in models if n["path"] == only_path]
+    for model in models:
+        uid, path, name = model["unique_id"], model["path"], model["name"]
+
+        def flag(rule: str, message: str, line: int | None = None) -> None:
+            out.append(Violation(rule, RULES[rule].severity, uid, path, message, line))
+
+        sql = read(root / path) or ""
+        layer = layer_of(path)
+        try:
+            shape = sql_rules.parse_sql(sql, index.dialect) if path.endswith(".sql") else None
+        except ToolFailure:
+            shape = None
+        found = sql_rules.relations(sql)
+        if shape is not None and shape.star:
+            flag("no_select_star", f"{name}'s final select is select *: list the columns.")
+        for finding in analyze(sql, index.dialect):
+            if finding.kind == "meaning":
+                flag("hard_coded_filter_values", finding.message, finding.line)
+            elif finding.kind == "name":
+                flag("fct_hard_coded_references", finding.message, finding.line)
+        tests = tests_by_node.get(uid, [])
+        unique = {t.get("column_name") for t in tests if t.get("test_name") == "unique"}
+        not_null = {t.get("column_name") for t in tests if t.get("test_name") == "not_null"}
+        combos = [t for t in tests if t.get("test_name") == "unique_combination_of_columns"]
+        if not (unique & not_null - {None}) and not combos:
+            flag("fct_missing_primary_key_tests", f"{name} has no column tested both unique and not_null (nor unique_combination_of_columns).")
+        if not model.get("description"):
+            flag("fct_undocumented_models", f"{name} has no description.")
+        outputs = [c for c in (shape.columns if shape is not None and not shape.star else model.get("columns", [])) if c != "*"]
+        undocumented = [c for c in outputs if c not in set(model.get("documented_columns", []))]
+        if undocumented:
+            flag("undocumented_columns", f"{name}: no description for {', '.join(undocumented)}.")
+        config = model.get("config", {})
+        if config.get("materialized") == "incremental":
+            if "is_incremental()" not in sql or "this" not in sql:
+                flag("incremental_missing_filter", f"{name} is incremental but has no is_incremental() filter against {{{{ this }}}}: every run reprocesses everything.")
+            if not config.get("unique_key") and config.get("incremental_strategy") not in ("append", "microbatch"):
+                flag("incremental_missing_unique_key", f"{name} is incremental without unique_key: changed rows are duplicated, not updated.")
+        parents = [by_id.get(p) for p in model.get("depends_on", [])]
+        if layer == "staging":
+            if shape is not None and shape.joins:
+                flag("staging_joins", f"{name} joins {shape.joins} time(s); join in an intermediate model.")
+            upper = [p["name"] for p in parents if p and p["resource_type"] == "model" and layer_of(p["path"]) in ("intermediate", "marts")]
+            if upper:
+                flag("fct_staging_dependent_on_marts_or_intermediate", f"{name} reads {', '.join(upper)}.")
+        if layer in ("intermediate", "marts") and found.sources:
+            flag("fct_marts_or_intermediate_dependent_on_source", f"{name} reads {', '.join(f'{a}.{b}' for a, b in found.sources)} directly; add a staging model.")
+        if layer is not None and not name.startswith(sql_rules.PREFIXES[layer]):
+            flag("fct_model_naming_conventions", f"{name} is in {layer} but not named {' or '.join(p + '…' for p in sql_rules.PREFIXES[layer])}.")
+        if not tests:
+            flag("fct_test_coverage", f"{name} has no tests.")
+    if only_path is None:
+        opted_out = _freshness_opt_outs(root, index, read)
+        for source in index.raw.get("sources", []):
+            if source["package"] != index.project_name or source.get("freshness") or (source["source_name"], source["name"]) in opted_out:
+                continue
+            out.append(Violation("fct_sources_without_freshness", RULES["fct_sources_without_freshness"].severity, source["unique_id"], source["path"],
+                                 f"source {source['source_name']}.{source['name']} has no freshness (add warn_after/error_after, or freshness: null if it is reference data)."))
+    return out
+
+
+def summary(violations: list[Violation]) -> dict[str, int]:
+    counts = {rule: 0 for rule in RULES}
+    for v in violations:
+        counts[v.rule] += 1
+    return counts
