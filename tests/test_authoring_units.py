@@ -124,3 +124,28 @@ def test_apply_and_rollback_restore_bytes(tmp_path: Path) -> None:
     with pytest.raises(ValueError):  # a failure in the middle puts back what was already written
         apply([FileChange(existing, "changed\n"), FileChange(existing, "twice\n")])
     assert existing.read_bytes() == b"version: 2\r\n# crlf and all\r\n"
+
+
+def test_connascence_each_kind_found_and_not_found() -> None:
+    from tools.quality.connascence import analyze
+
+    def kinds(sql: str, **kw: object) -> set[str]:
+        return {f.kind for f in analyze(sql, "duckdb", **kw)}  # type: ignore[arg-type]
+
+    clean = "select order_id, status from {{ ref('stg_orders') }} where status in {{ var('statuses') }} group by order_id, status order by order_id"
+    assert kinds(clean) == set()
+    assert "position" in kinds("select a, count(*) as n from {{ ref('x') }} group by 1")
+    assert "position" in kinds("select a from {{ ref('x') }} order by 1")
+    assert "position" in kinds("with x as (select * from {{ ref('x') }}) select * from x")
+    assert "meaning" in kinds("select a from {{ ref('x') }} where d >= '2025-01-01'")
+    assert "meaning" in kinds("select case when s = 'gold' then 1 else 0 end as g from {{ ref('x') }}")
+    assert "name" in kinds("select a from analytics.raw_orders")
+    assert "name" not in kinds("with raw_orders as (select * from {{ source('raw', 'orders') }}) select a from raw_orders")
+    assert "timing" in kinds("select a, current_date as loaded_on from {{ ref('x') }}")
+    assert "timing" in kinds("select a from {{ ref('x') }} where ts > now()")
+    copied = "select sum(quantity * unit_price) / 100.0 as revenue from {{ ref('items') }}"
+    assert "algorithm" in kinds(copied, others={"int_revenue": "select sum(quantity * unit_price) / 100.0 as total from {{ ref('items') }}"})
+    assert "algorithm" not in kinds(copied, others={"int_other": "select sum(quantity) as q from {{ ref('items') }}"})
+    assert "identity" in kinds("select id from {{ ref('x') }}", incremental_key=["id"], unique_tested=set())
+    assert "identity" not in kinds("select id from {{ ref('x') }}", incremental_key=["id"], unique_tested={"id"})
+    assert "identity" not in kinds("select a, b from {{ ref('x') }}", incremental_key=["a", "b"], combination_tested=[{"a", "b"}])

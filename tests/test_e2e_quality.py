@@ -116,3 +116,20 @@ async def test_sql_lint_matches_the_sqlfluff_cli_and_fix_writes_only_when_asked(
         assert {v["code"] for v in only["violations"]} == {"CP01"}
         assert error(await client.call_tool("sql_lint", {"path": "../outside.sql"}))["code"] == "path_outside_project"
         assert error(await client.call_tool("sql_lint", {"sql": "select 1", "templater": "dbt"}))["code"] == "templater_unavailable"
+
+
+async def test_project_metrics_from_artifacts_and_run_history(shop: Path, data_dir: Path) -> None:
+    async with stdio_session(shop, data_dir) as client:
+        before = ok(await client.call_tool("project_metrics", {}))["metrics"]
+        assert before["models_built"]["value"] is None and "dbt_build" in before["models_built"]["reason"]
+        assert before["incremental_models_ratio"]["value"] == 0.1  # fct_orders of the 10 models
+        assert before["documentation_coverage"]["value"] == 1.0 and before["schema_compliance"]["value"] == 1.0
+        assert ok(await client.call_tool("dbt_seed", {}))["success"]
+        assert ok(await client.call_tool("dbt_build", {}))["success"]
+        ok(await client.call_tool("dbt_source_freshness", {}))
+        after = ok(await client.call_tool("project_metrics", {}))["metrics"]
+        assert after["models_built"]["value"] == 10 and after["models_failed"]["value"] == 0
+        assert after["test_pass_rate"]["value"] == 1.0 and after["test_pass_rate"]["tests"] > 40
+        assert after["build_duration_avg_s"]["value"] > 0 and after["build_duration_p95_s"]["runs"] == 1
+        assert after["data_freshness_sla"]["value"] == 0.0  # the demo data is old on purpose
+        assert after["query_efficiency"]["value"] > 0 and len(after["query_efficiency"]["slowest"]) == 5

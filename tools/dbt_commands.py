@@ -37,6 +37,7 @@ from tools.dbt_inputs import (
 )
 from tools.dbt_results import DbtCommandResult, DebugResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
 from tools.dbt_engine.serialize import redact
+from tools.run_history import RunHistory
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 BUILDS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
@@ -49,6 +50,7 @@ class DbtCommands:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.engine = ctx.engine
+        self.history = RunHistory(ctx.settings.data_dir, ctx.engine.project_dir)
 
     @property
     def target_dir(self) -> Path:
@@ -82,6 +84,7 @@ class DbtCommands:
         warnings = [e["msg"] for e in reply.events if e.get("level") == "warn" and e.get("name") != "NoNodesForSelectionCriteria"]
         error = reply.payload.get("exception")
         success = reply.success and not any(n.failed for n in nodes)
+        self.history.record(command, success, float(reply.payload.get("elapsed_s", 0.0)), [n.model_dump() for n in nodes])
         return DbtCommandResult(
             command=command,
             success=success,

@@ -51,6 +51,17 @@ class CheckInput(Strict):
     limit: int = Field(default=100, ge=1, le=1000, description="Most violations per page.")
 
 
+class MetricsInput(Strict):
+    pass
+
+
+class MetricsResult(ToolResult):
+    metrics: dict[str, dict[str, Any]] = Field(description="Per metric: value (None when its source does not exist yet), source, details.")
+
+    def summary(self) -> str:
+        return "project_metrics: " + ", ".join(f"{k}={v['value']}" for k, v in self.metrics.items())
+
+
 class LintResult(ToolResult):
     path: str | None
     dialect: str
@@ -134,13 +145,11 @@ class QualityTools:
         self.ctx = ctx
         self.root = ctx.engine.project_dir.resolve()
         self.linter = SqlLinter(self.root)
-        self._dialect: str | None = None
+        self._dialect_cache: tuple[tuple[int, ...], str] | None = None
 
     async def _index(self) -> ProjectIndex:
         reply = await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
-        index = ProjectIndex(reply.payload)
-        self._dialect = index.dialect
-        return index
+        return ProjectIndex(reply.payload)
 
     def _source(self, inp: LintInput) -> tuple[str, str | None, Path | None]:
         if (inp.path is None) == (inp.sql is None):
@@ -153,10 +162,17 @@ class QualityTools:
             raise ToolFailure("file_not_found", f"No file {inp.path} in the project.", "Give a path relative to the project, e.g. models/x.sql.")
         return text, path.relative_to(self.root).as_posix(), path
 
+    def _default_dialect(self) -> str:
+        """'' when the project's .sqlfluff names the dialect, else the profile's adapter; re-read only when a file changes."""
+        files = (self.root / ".sqlfluff", self.root / "dbt_project.yml", self.ctx.settings.effective_profiles_dir / "profiles.yml")
+        stamp = tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)
+        if self._dialect_cache is None or self._dialect_cache[0] != stamp:
+            value = "" if self._has_dialect_config() else profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+            self._dialect_cache = (stamp, value)
+        return self._dialect_cache[1]
+
     async def _options(self, inp: LintInput) -> LintOptions:
-        dialect = inp.dialect
-        if dialect is None and not self._has_dialect_config():
-            dialect = self._dialect or profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+        dialect = inp.dialect if inp.dialect is not None else self._default_dialect()
         return LintOptions(dialect=dialect or "", templater=inp.templater, rules=tuple(inp.rules or ()), exclude_rules=tuple(inp.exclude_rules or ()))
 
     def _has_dialect_config(self) -> bool:
@@ -237,6 +253,15 @@ class QualityTools:
         )
 
 
+    async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
+        from tools.quality.metrics import compute
+        from tools.run_history import RunHistory
+
+        index = await self._index()
+        history = RunHistory(self.ctx.settings.data_dir, self.root).load()
+        return MetricsResult(metrics=await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text)))
+
+
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
     tools = QualityTools(ctx)
     specs: list[tuple[str, str, type[BaseModel], type[ToolResult], Any, ToolAnnotations, bool]] = [
@@ -251,6 +276,9 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         ("project_check", "Check the project (or one model) against the guardrails: no select *, no hard-coded filters, primary keys "
          "tested, descriptions, incremental logic, layering, source freshness, naming, test coverage. Rule ids follow "
          "dbt-project-evaluator; counts per rule; no warehouse needed.", CheckInput, CheckResult, tools.check, READ, False),
+        ("project_metrics", "The seed prompt's metrics: models_built, models_failed, build_duration_avg/p95, test_pass_rate, "
+         "data_freshness_sla, schema_compliance, documentation_coverage, incremental_models_ratio, query_efficiency, from dbt's "
+         "artifacts, the manifest and this server's run history.", MetricsInput, MetricsResult, tools.metrics, READ, False),
     ]
     names = []
     for name, description, input_model, output_model, handler, annotations_, writes in specs:
