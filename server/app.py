@@ -46,6 +46,7 @@ def configure_logging(settings: Settings) -> None:
         handler._dbt_ae = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    logging.getLogger("sqlfluff").setLevel(logging.WARNING)  # it logs whole parse trees at INFO
 
 
 def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:

@@ -92,6 +92,7 @@ class SqlShape:
     star: bool
     joins: int
     has_is_incremental: bool
+    tree: exp.Expression | None = field(default=None, repr=False)  # the parsed statement, for further analysis
 
 
 def parse_sql(sql: str, dialect: str) -> SqlShape:
@@ -119,7 +120,7 @@ def parse_sql(sql: str, dialect: str) -> SqlShape:
             columns.append("*")
         else:
             columns.append(projection.alias_or_name)
-    return SqlShape(columns=columns, star=star, joins=len(list(tree.find_all(exp.Join))), has_is_incremental="is_incremental()" in sql)
+    return SqlShape(columns=columns, star=star, joins=len(list(tree.find_all(exp.Join))), has_is_incremental="is_incremental()" in sql, tree=tree)
 
 
 def layer_problems(layer: str, found: Relations, shape: SqlShape, seed_names: set[str]) -> list[str]:

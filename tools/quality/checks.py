@@ -111,7 +111,7 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
         found = sql_rules.relations(sql)
         if shape is not None and shape.star:
             flag("no_select_star", f"{name}'s final select is select *: list the columns.")
-        for finding in analyze(sql, index.dialect):
+        for finding in analyze(sql, index.dialect, tree=shape.tree if shape is not None else None):
             if finding.kind == "meaning":
                 flag("hard_coded_filter_values", finding.message, finding.line)
             elif finding.kind == "name":

@@ -73,12 +73,13 @@ def _fingerprints(tree: exp.Expression, dialect: str) -> dict[str, str]:
 
 
 def analyze(sql: str, dialect: str, *, others: dict[str, str] | None = None, incremental_key: list[str] | None = None,
-            unique_tested: set[str] | None = None, combination_tested: list[set[str]] | None = None) -> list[Finding]:
+            unique_tested: set[str] | None = None, combination_tested: list[set[str]] | None = None,
+            tree: exp.Expression | None = None) -> list[Finding]:
     """Findings for one model. `others`: name -> SQL of the project's other models (for copied logic across models);
     `incremental_key`: the model's unique_key when it is incremental; `unique_tested`: its columns with a unique
     test; `combination_tested`: column sets under unique_combination_of_columns."""
     findings: list[Finding] = []
-    tree = _parse(sql, dialect)
+    tree = tree if tree is not None else _parse(sql, dialect)
     plain = neutralize(sql)
     if tree is None:
         return findings
