@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_servers.py
 	bash bench/setup_chroma_mcp.sh
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_quality.py
 
 clean:
 	rm -rf .demo .pytest_cache tests/artifacts
