@@ -20,6 +20,7 @@ TOOLSET_MODULES = {
     "memory": "memory.tools",
     "authoring": "tools.authoring_tools",
     "quality": "tools.quality_tools",
+    "lineage": "tools.lineage_tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.
@@ -72,7 +73,7 @@ def _version() -> str:
 async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
-    if {"dbt", "authoring", "quality"} & set(settings.toolsets):
+    if {"dbt", "authoring", "quality", "lineage"} & set(settings.toolsets):
         ctx.engine.start()
     try:
         if settings.http:

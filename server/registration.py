@@ -29,6 +29,10 @@ class ToolResult(BaseModel):
         """Return a version of this result whose JSON is at most limit_chars. Lists and long texts override."""
         return self
 
+    def extra_content(self) -> list[Any]:
+        """Content blocks sent after the text summary (e.g. an image); none by default."""
+        return []
+
 
 class ProgressReporter:
     """Sends MCP progress notifications for the current call; a no-op when the client asked for none."""
@@ -66,7 +70,8 @@ def render_result(result: ToolResult, token_budget: int) -> CallToolResult:
     limit = budget_chars(token_budget)
     fitted = result.fit(limit * 4 // 5)  # structured content and the text summary share the budget
     text, _ = cut_text(fitted.summary(), limit // 5)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=fitted.model_dump(mode="json"))
+    content: list[Any] = [TextContent(type="text", text=text), *fitted.extra_content()]
+    return CallToolResult(content=content, structured_content=fitted.model_dump(mode="json"))
 
 
 def add_tool(

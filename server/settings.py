@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-KNOWN_TOOLSETS = ("dbt", "authoring", "quality", "memory")
+KNOWN_TOOLSETS = ("dbt", "authoring", "quality", "lineage", "memory")
 
 
 def default_data_dir() -> Path:

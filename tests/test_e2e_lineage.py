@@ -1,0 +1,94 @@
+"""Lineage and focused-change tracking through a real MCP client on the demo project."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import error, ok, stdio_session
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_lineage_matches_the_manifest_node_by_node(shop: Path, data_dir: Path) -> None:
+    async with stdio_session(shop, data_dir) as client:
+        result = await client.call_tool("model_lineage", {"model": "fct_orders", "upstream": 50, "downstream": 50, "format": "image"})
+        lineage = ok(result)
+        manifest = json.loads((shop / "target/manifest.json").read_text())
+        parents, children = manifest["parent_map"], manifest["child_map"]
+        # every ancestor and descendant of fct_orders in dbt's own maps, and nothing else
+        expected, frontier = set(), ["model.shop.fct_orders"]
+        while frontier:
+            current = frontier.pop()
+            for p in parents.get(current, []):
+                if p not in expected:
+                    expected.add(p)
+                    frontier.append(p)
+        down, frontier = set(), ["model.shop.fct_orders"]
+        while frontier:
+            current = frontier.pop()
+            for c in children.get(current, []):
+                if c not in down:
+                    down.add(c)
+                    frontier.append(c)
+        ids = [n["unique_id"] for n in lineage["nodes"]]
+        assert len(ids) == len(set(ids)), "a node is listed twice"
+        assert set(ids) == expected | down | {"model.shop.fct_orders"}
+        shown = set(ids)
+        assert {tuple(e) for e in lineage["edges"]} == {(p, c) for c in shown for p in parents.get(c, []) if p in shown}
+        # the diamond: stg_orders reaches dim_customers through two intermediate models; it is listed once
+        diamond = ok(await client.call_tool("model_lineage", {"model": "dim_customers", "upstream": 50, "downstream": 0}))
+        diamond_ids = [n["unique_id"] for n in diamond["nodes"]]
+        assert diamond_ids.count("model.shop.stg_orders") == 1
+        assert {c for p, c in diamond["edges"] if p == "model.shop.stg_orders"} == {
+            "model.shop.int_order_totals", "model.shop.int_customer_order_history"}
+        assert "flowchart LR" in lineage["mermaid"] and "fct_orders" in lineage["mermaid"]
+        images = [c for c in result.content if c.type == "image"]
+        assert images and images[0].mime_type == "image/svg+xml" and b"<svg" in base64.b64decode(images[0].data)
+        near = ok(await client.call_tool("model_lineage", {"model": "fct_orders", "upstream": 1, "downstream": 0, "resource_types": ["model"],
+                                                          "format": "structured"}))
+        assert {n["name"] for n in near["nodes"]} == {"fct_orders", "int_order_totals"} and near["mermaid"] is None
+        source = ok(await client.call_tool("model_lineage", {"model": "raw.customers", "upstream": 0, "downstream": 1}))
+        assert source["focus"] == "source.shop.raw.customers"
+        assert error(await client.call_tool("model_lineage", {"model": "no_such_model"}))["code"] == "model_not_found"
+
+
+async def test_focused_change_tracking(shop: Path, data_dir: Path) -> None:
+    upstream = shop / "models/intermediate/int_order_totals.sql"
+    path = shop / "models/marts/fct_orders.sql"
+    original = path.read_text()
+    async with stdio_session(shop, data_dir) as client:
+        ok(await client.call_tool("start_tracking", {"filepath": "models/intermediate/int_order_totals.sql"}))
+        started = ok(await client.call_tool("start_tracking", {"filepath": "models/marts/fct_orders.sql"}))
+        assert started["tracked"] == ["models/intermediate/int_order_totals.sql", "models/marts/fct_orders.sql"]
+        # a rename of an output column: breaking, with the downstream models it breaks
+        base = upstream.read_text()
+        upstream.write_text(base.replace("\n    order_total_cents,\n", "\n    order_total_cents as total_cents,\n"))
+        renamed = ok(await client.call_tool("analyze_changes", {"filepath": "models/intermediate/int_order_totals.sql"}))["files"][0]
+        assert renamed["columns_removed"] == ["order_total_cents"] and renamed["columns_added"] == ["total_cents"], renamed
+        assert renamed["breaking"] is True and renamed["broken_downstream"] == ["model.shop.dim_customers", "model.shop.fct_orders"], renamed
+        assert renamed["build_select"] == "int_order_totals+"
+        assert {"model.shop.dim_customers", "model.shop.fct_orders"} <= set(renamed["downstream"]["models"])
+        assert "exposure.shop.revenue_dashboard" in renamed["downstream"]["exposures"]
+        upstream.write_text(base)
+        ok(await client.call_tool("stop_tracking", {"filepath": "models/intermediate/int_order_totals.sql"}))
+        # an added column: not breaking; an edit outside the target lowers the focus score
+        path.write_text(original.replace("        updated_at\n    from orders", "        updated_at,\n        item_count * 2 as double_items\n    from orders")
+                        .replace("    updated_at\nfrom final", "    updated_at,\n    double_items\nfrom final"))
+        added = ok(await client.call_tool("analyze_changes", {"target": "cte:final"}))["files"][0]
+        assert added["columns_added"] == ["double_items"] and added["columns_removed"] == [] and added["breaking"] is False
+        focused = added["focus_score"]
+        path.write_text(path.read_text().replace("select * from {{ ref('int_order_totals') }}", "select * from {{ ref('int_order_totals') }} -- touched"))
+        unfocused = ok(await client.call_tool("analyze_changes", {"target": "cte:final"}))["files"][0]
+        assert unfocused["focus_score"] < focused, (unfocused["focus_score"], focused)
+        # a changed unique_key is a config change
+        path.write_text(original.replace("unique_key='order_id'", "unique_key=['order_id', 'customer_id']"))
+        config = ok(await client.call_tool("analyze_changes", {"filepath": "models/marts/fct_orders.sql", "target": "config"}))["files"][0]
+        assert config["config_changes"] == {"unique_key": ["order_id", ["order_id", "customer_id"]]} and config["focus_score"] == 1.0
+        stopped = ok(await client.call_tool("stop_tracking", {"filepath": "models/marts/fct_orders.sql"}))
+        assert stopped["tracked"] == []
+        assert error(await client.call_tool("analyze_changes", {"filepath": "models/marts/fct_orders.sql"}))["code"] == "not_tracked"
+        assert error(await client.call_tool("start_tracking", {"filepath": "../etc/passwd"}))["code"] == "path_outside_project"

@@ -1,0 +1,135 @@
+"""Lineage over dbt's manifest: parents and children of a node to a depth, as flat nodes + edges, Mermaid or SVG.
+
+The graph is read from target/manifest.json (written by every parse the warm worker makes) and kept in memory until
+that file changes, so a lineage query costs a breadth-first walk, not a dbt invocation, and never waits behind a
+running dbt command.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TYPES = ("model", "source", "seed", "snapshot", "test", "exposure", "analysis", "metric", "semantic_model", "unit_test")
+
+
+@dataclass
+class LineageGraph:
+    nodes: dict[str, dict[str, Any]]
+    parents: dict[str, list[str]]
+    children: dict[str, list[str]]
+    by_name: dict[str, list[str]] = field(default_factory=dict)
+    generated_at: str | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> "LineageGraph":
+        nodes: dict[str, dict[str, Any]] = {}
+        for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "unit_tests"):
+            for uid, raw in (manifest.get(section) or {}).items():
+                config = raw.get("config") or {}
+                nodes[uid] = {
+                    "unique_id": uid, "name": raw.get("name"), "resource_type": raw.get("resource_type"),
+                    "materialized": config.get("materialized"), "path": raw.get("original_file_path"),
+                    "package": raw.get("package_name"),
+                    "contract_enforced": bool((config.get("contract") or {}).get("enforced")),
+                }
+                if raw.get("resource_type") == "source":
+                    nodes[uid]["name"] = f"{raw.get('source_name')}.{raw.get('name')}"
+        parents = {k: list(v) for k, v in (manifest.get("parent_map") or {}).items()}
+        children = {k: list(v) for k, v in (manifest.get("child_map") or {}).items()}
+        if not parents:  # an older or partial manifest: derive from depends_on
+            for uid, raw in {**(manifest.get("nodes") or {}), **(manifest.get("exposures") or {})}.items():
+                parents[uid] = list((raw.get("depends_on") or {}).get("nodes") or [])
+            for uid, ps in parents.items():
+                for p in ps:
+                    children.setdefault(p, []).append(uid)
+        graph = cls(nodes, parents, children, generated_at=(manifest.get("metadata") or {}).get("generated_at"))
+        for uid, node in nodes.items():
+            graph.by_name.setdefault(str(node["name"]), []).append(uid)
+        return graph
+
+    @classmethod
+    def load(cls, path: Path) -> "LineageGraph":
+        return cls.from_manifest(json.loads(path.read_text(encoding="utf-8")))
+
+    def resolve(self, name: str, project: str | None = None) -> str | None:
+        """A unique_id, a model/seed/snapshot name, 'source_name.table', or an exposure name."""
+        if name in self.nodes:
+            return name
+        found = self.by_name.get(name, [])
+        preferred = [u for u in found if self.nodes[u]["resource_type"] in ("model", "seed", "snapshot", "source", "exposure")]
+        own = [u for u in preferred if self.nodes[u]["package"] == project] if project else []
+        return (own or preferred or found or [None])[0]
+
+    def walk(self, start: str, upstream: int, downstream: int, types: set[str] | None = None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """Nodes within `upstream` parent hops and `downstream` child hops (each listed once, with its distance:
+        negative upstream), and the edges among them. Filtered types are walked through, not shown."""
+        distance = {start: 0}
+        for links, limit, sign in ((self.parents, upstream, -1), (self.children, downstream, 1)):
+            queue = deque([(start, 0)])
+            seen = {start}
+            while queue:
+                current, depth = queue.popleft()
+                if depth >= limit:
+                    continue
+                for nxt in links.get(current, []):
+                    if nxt in seen:
+                        continue
+                    seen.add(nxt)
+                    if nxt not in distance:
+                        distance[nxt] = sign * (depth + 1)
+                    queue.append((nxt, depth + 1))
+        shown = {u for u in distance if u == start or types is None or self.nodes.get(u, {}).get("resource_type") in types}
+        nodes = [{**self.nodes.get(u, {"unique_id": u, "name": u, "resource_type": u.split(".")[0]}), "distance": distance[u]}
+                 for u in sorted(shown, key=lambda u: (distance[u], u))]
+        edges = sorted({(p, c) for c in shown for p in self.parents.get(c, []) if p in shown})
+        return nodes, edges
+
+
+def mermaid(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], focus: str) -> str:
+    ids = {n["unique_id"]: f"n{i}" for i, n in enumerate(nodes)}
+    shapes = {"source": ("[(", ")]"), "seed": ("[/", "/]"), "snapshot": ("[[", "]]"), "test": ("{{", "}}"), "exposure": (">", "]")}
+    lines = ["flowchart LR"]
+    for n in nodes:
+        left, right = shapes.get(n["resource_type"], ("[", "]"))
+        label = f"{n['name']}" + (f"<br/><i>{n['materialized']}</i>" if n.get("materialized") and n["resource_type"] == "model" else "")
+        lines.append(f"    {ids[n['unique_id']]}{left}\"{label}\"{right}")
+    for parent, child in edges:
+        lines.append(f"    {ids[parent]} --> {ids[child]}")
+    lines.append(f"    style {ids[focus]} stroke-width:3px")
+    return "\n".join(lines)
+
+
+def svg(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], focus: str) -> str:
+    """A layered left-to-right picture (columns by distance from the focus), drawn without any graph library."""
+    columns: dict[int, list[dict[str, Any]]] = {}
+    for n in nodes:
+        columns.setdefault(n["distance"], []).append(n)
+    order = sorted(columns)
+    width, height, gap_x, gap_y = 190, 40, 70, 20
+    pos: dict[str, tuple[int, int]] = {}
+    for ci, d in enumerate(order):
+        for ri, n in enumerate(columns[d]):
+            pos[n["unique_id"]] = (20 + ci * (width + gap_x), 20 + ri * (height + gap_y))
+    total_w = 40 + len(order) * (width + gap_x) - gap_x
+    total_h = 40 + max(len(c) for c in columns.values()) * (height + gap_y) - gap_y
+    colors = {"model": "#dbeafe", "source": "#dcfce7", "seed": "#fef9c3", "snapshot": "#f3e8ff", "test": "#f1f5f9", "exposure": "#ffedd5"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" font-family="sans-serif" font-size="12">',
+             '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto">'
+             '<path d="M0,0 L10,5 L0,10 z" fill="#64748b"/></marker></defs>']
+    for parent, child in edges:
+        (x1, y1), (x2, y2) = pos[parent], pos[child]
+        parts.append(f'<line x1="{x1 + width}" y1="{y1 + height // 2}" x2="{x2}" y2="{y2 + height // 2}" stroke="#64748b" marker-end="url(#a)"/>')
+    for n in nodes:
+        x, y = pos[n["unique_id"]]
+        stroke = 3 if n["unique_id"] == focus else 1
+        parts.append(f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{colors.get(n["resource_type"], "#ffffff")}" '
+                     f'stroke="#334155" stroke-width="{stroke}"/>')
+        parts.append(f'<text x="{x + 8}" y="{y + 17}">{html.escape(str(n["name"])[:28])}</text>')
+        parts.append(f'<text x="{x + 8}" y="{y + 32}" fill="#475569" font-size="10">{html.escape(n["resource_type"] + (" · " + n["materialized"] if n.get("materialized") else ""))}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
