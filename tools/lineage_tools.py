@@ -63,7 +63,8 @@ class LineageResult(ToolResult):
     image_svg: str | None = Field(default=None, description="(format=image) the SVG, also sent as image content.")
 
     def summary(self) -> str:
-        return f"lineage of {self.focus}: {len(self.nodes)} node(s), {len(self.edges)} edge(s)\n" + (self.mermaid or "")
+        listed = "\n".join(f"- {n['resource_type']} {n['name']} ({n['distance']:+d})" for n in self.nodes[:60])
+        return f"lineage of {self.focus}: {len(self.nodes)} node(s), {len(self.edges)} edge(s)\n{listed}\n" + (self.mermaid or "")
 
     def extra_content(self) -> list[Any]:
         if not self.image_svg:
