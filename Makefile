@@ -36,6 +36,7 @@ bench: $(STAMP)
 	bash bench/setup_chroma_mcp.sh
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_quality.py
+	$(PY) bench/bench_lineage.py
 
 clean:
 	rm -rf .demo .pytest_cache tests/artifacts
