@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash tests/install_inspector.sh
+	bash tests/install_chromium.sh
 	$(PY) -m pytest -q
 
 # Unit tests and fast checks only: no dbt builds, no server processes.

@@ -159,7 +159,7 @@ def test_read_only_mode_registers_no_writers(tmp_path: Path) -> None:
     assert len(asyncio.run(dbt_only.list_tools())) == 14
     full, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data"))
     tools = {tool.name: tool for tool in asyncio.run(full.list_tools())}
-    assert len(tools) == 36  # 14 dbt + 7 authoring + 5 quality + 4 lineage + 6 memory
+    assert len(tools) == 37  # 14 dbt + 7 authoring + 5 quality + 5 lineage + 6 memory
     for tool in tools.values():
         assert tool.annotations is not None and tool.annotations.read_only_hint is not None
         assert tool.output_schema is not None

@@ -238,19 +238,33 @@ class DbtCommands:
         )
 
     async def docs(self, inp: DocsInput, progress: ProgressReporter) -> DbtCommandResult:
-        args = ["docs", "generate"]
-        if inp.select:
-            from tools.dbt_inputs import selection_terms
+        from tools.docs_server import DocsServer
 
-            args += ["--select", *selection_terms(inp.select)]
-        if inp.static:
-            args.append("--static")
-        reply = await self._invoke(args, inp, progress)
-        result = self._result("docs generate", reply)
-        catalog = reply.payload.get("catalog", {})
+        server = self.ctx.shared("docs_server", DocsServer)
+        if inp.stop:
+            stopped = server.stop()
+            return DbtCommandResult(command="docs serve (stop)", success=True, counts={}, elapsed_s=0.0, nodes=[],
+                                    note="stopped serving the docs site" if stopped else "the docs site was not being served")
+        if inp.generate:
+            args = ["docs", "generate"]
+            if inp.select:
+                from tools.dbt_inputs import selection_terms
+
+                args += ["--select", *selection_terms(inp.select)]
+            if inp.static:
+                args.append("--static")
+            reply = await self._invoke(args, inp, progress)
+            result = self._result("docs generate", reply)
+            catalog = reply.payload.get("catalog", {})
+        else:
+            result = DbtCommandResult(command="docs", success=True, counts={}, elapsed_s=0.0, nodes=[])
+            catalog = {}
         paths = {name: str(self.target_dir / name) for name in ("index.html", "catalog.json", "manifest.json", "static_index.html")}
         result.extra = {"catalog": catalog, "paths": {k: v for k, v in paths.items() if Path(v).exists()}}
         result.artifact_path = paths["catalog.json"]
+        if inp.serve and result.success:
+            result.extra["url"] = server.start(self.target_dir, inp.port)
+            result.note = f"docs site served at {result.extra['url']} (dbt_docs stop=true to stop)"
         return result
 
     async def retry(self, inp: RetryInput, progress: ProgressReporter) -> DbtCommandResult:
@@ -288,7 +302,7 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("dbt_seed", "Load seed CSVs into the warehouse (dbt seed).", SeedInput, DbtCommandResult, "seed", IDEMPOTENT_WRITE, True),
     ToolSpec("dbt_snapshot", "Run snapshots (SCD type 2) (dbt snapshot).", SnapshotInput, DbtCommandResult, "snapshot", BUILDS, True),
     ToolSpec("dbt_source_freshness", "Check source freshness against each source's warn_after/error_after (dbt source freshness).", FreshnessInput, DbtCommandResult, "source_freshness", READ_ONLY, False),
-    ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate); returns the paths of index.html and catalog.json.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
+    ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate) and, with serve=true, serve it on 127.0.0.1:port until stop=true; returns the paths and the URL.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
     ToolSpec("dbt_debug", "Check the profile, connection and project set-up (dbt debug); credentials are redacted.", DebugInput, DebugResult, "debug", READ_ONLY, False),
     ToolSpec("dbt_list", "List project nodes (dbt ls) by selection and resource type, paginated with cursor/limit.", ListInput, ListResult, "list", READ_ONLY, False),
     ToolSpec("dbt_show", "Preview rows of a read-only query or a model (dbt show), default limit 10. DDL/DML is rejected.", ShowInput, ShowResult, "show", READ_ONLY, False),

@@ -204,6 +204,10 @@ class ListInput(SelectionInput):
 class DocsInput(TargetInput):
     select: Selector = Field(default=None, description="Limit the catalog to these nodes (--select).")
     static: bool = Field(default=False, description="Also write a single-file static_index.html (--static).")
+    generate: bool = Field(default=True, description="Run dbt docs generate (manifest + catalog).")
+    serve: bool = Field(default=False, description="Serve the docs site on 127.0.0.1 from the server until stop=true (or the server exits).")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port for serve (0: any free port).")
+    stop: bool = Field(default=False, description="Stop serving the docs site.")
 
     @field_validator("select")
     @classmethod

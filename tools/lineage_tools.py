@@ -50,6 +50,13 @@ class AnalyzeChangesInput(Strict):
     target: str | None = Field(default=None, description="What the change is meant to touch: 'cte:orders', 'column:order_total', 'config', or a name.")
 
 
+class ColumnLineageInput(Strict):
+    model: str = Field(description="The model (or seed/snapshot) whose column to trace.", examples=["fct_orders"])
+    column: str = Field(description="The column.", examples=["order_total"])
+    direction: Literal["upstream", "downstream", "both"] = Field(default="upstream", description="Where the values come from, where they go, or both.")
+    depth: int = Field(default=3, ge=1, le=20, description="Model hops to follow.")
+
+
 class StopInput(Strict):
     filepath: str = Field(description="The tracked file to forget.")
 
@@ -119,6 +126,19 @@ class ChangesResult(ToolResult):
         return "\n".join(lines) or "no tracked files"
 
 
+class ColumnLineageResult(ToolResult):
+    focus: str
+    edges: list[dict[str, Any]] = Field(description="from_node, from_column, to_node, to_column, transformation ('direct' or the SQL).")
+    unresolved: list[str] = Field(description="Where the trace stopped (unknown relation columns, SQL sqlglot could not read).")
+    columns_source: str = Field(description="catalog (target/catalog.json) or manifest (documented columns).")
+
+    def summary(self) -> str:
+        lines = [f"column lineage of {self.focus}: {len(self.edges)} edge(s) (columns from {self.columns_source})"]
+        lines += [f"- {e['from_node'].split('.')[-1]}.{e['from_column']} -> {e['to_node'].split('.')[-1]}.{e['to_column']} ({e['transformation'][:60]})"
+                  for e in self.edges[:40]]
+        return "\n".join(lines + [f"- stopped: {u}" for u in self.unresolved[:10]])
+
+
 class LineageService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -156,6 +176,68 @@ class LineageService:
         if inp.format == "image":
             result.image_svg = svg(nodes, edges, start)
         return result
+
+    async def column_lineage(self, inp: ColumnLineageInput, progress: ProgressReporter) -> ColumnLineageResult:
+        from tools.lineage.columns import ColumnTrace, norm, output_columns, schema_for, upstream_of
+
+        graph = await self.graph()
+        start = graph.resolve(inp.model, self._project_name(graph))
+        if start is None or graph.nodes[start]["resource_type"] not in ("model", "snapshot", "seed"):
+            raise ToolFailure("model_not_found", f"No model named {inp.model}.", "Call dbt_list for names.")
+        name = graph.nodes[start]["name"]
+        selector = {"upstream": f"+{name}", "downstream": f"{name}+", "both": f"+{name}+"}[inp.direction]
+        reply = await self.ctx.engine.invoke(["compile", "--select", selector], timeout=self.ctx.settings.timeout_seconds, progress=progress)
+        compiled = {n["unique_id"]: n.get("compiled_sql") or "" for n in reply.payload.get("nodes", []) if n.get("compiled_sql")}
+        dialect = profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+        relations: dict[str, str] = {}
+        for uid, node in graph.nodes.items():
+            if node.get("relation_name"):
+                relations[norm(*node["relation_name"].split("."))] = uid
+        catalog_path = self.root / "target" / "catalog.json"
+        columns: dict[str, list[str]] = {}
+        source = "manifest"
+        try:
+            catalog = json.loads(catalog_path.read_text())
+            for section in ("nodes", "sources"):
+                for uid, entry in (catalog.get(section) or {}).items():
+                    columns[uid] = list((entry.get("columns") or {}).keys())
+            source = "catalog"
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        for uid, node in graph.nodes.items():
+            if not columns.get(uid):
+                columns[uid] = node.get("columns") or (output_columns(compiled[uid], dialect) if uid in compiled else [])
+        schema = schema_for(relations, columns)
+        trace = ColumnTrace()
+        if inp.direction in ("upstream", "both"):
+            frontier, seen = [(start, inp.column)], {(start, inp.column)}
+            for _ in range(inp.depth):
+                nxt = []
+                for uid, col in frontier:
+                    if uid not in compiled:
+                        continue
+                    step = upstream_of(uid, col, compiled[uid], dialect, relations, schema)
+                    trace.edges += step.edges
+                    trace.unresolved += step.unresolved
+                    nxt += [(e.from_node, e.from_column) for e in step.edges if (e.from_node, e.from_column) not in seen]
+                    seen.update(nxt)
+                frontier = nxt
+        if inp.direction in ("downstream", "both"):
+            frontier, seen = [(start, inp.column)], {(start, inp.column)}
+            for _ in range(inp.depth):
+                nxt = []
+                targets = set(frontier)
+                for child in {c for uid, _ in frontier for c in graph.children.get(uid, []) if c in compiled}:
+                    for out_col in output_columns(compiled[child], dialect):
+                        step = upstream_of(child, out_col, compiled[child], dialect, relations, schema)
+                        hits = [e for e in step.edges if (e.from_node, e.from_column.lower()) in {(u, c.lower()) for u, c in targets}]
+                        trace.edges += hits
+                        for e in hits:
+                            if (child, out_col) not in seen:
+                                seen.add((child, out_col))
+                                nxt.append((child, out_col))
+                frontier = nxt
+        return ColumnLineageResult(focus=f"{start}.{inp.column}", edges=[vars(e) for e in trace.edges], unresolved=trace.unresolved, columns_source=source)
 
     @staticmethod
     def _project_name(graph: LineageGraph) -> str | None:
@@ -261,6 +343,9 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         ("model_lineage", "Upstream and downstream of a model (or source, seed, snapshot, exposure) to N hops: de-duplicated nodes "
          "(type, materialization, path, distance) and edges, as data, a Mermaid diagram, or an SVG picture. From the warm "
          "manifest: no dbt call per query.", LineageInput, LineageResult, service.lineage, READ),
+        ("column_lineage", "Trace a column through compiled SQL (sqlglot, the project's dialect): the upstream columns it is computed "
+         "from and/or the downstream columns computed from it, hop by hop, with the transforming expression.",
+         ColumnLineageInput, ColumnLineageResult, service.column_lineage, READ),
         ("start_tracking", "Record a durable baseline of a file before editing it (the focused-change tracker).", TrackInput, TrackResult, service.start, TRACK),
         ("analyze_changes", "Compare tracked files with their baselines: diff and hunks, focus score on a stated target (cte:, column:, "
          "config), touched CTEs, output columns added/removed/retyped, config changes, breaking changes with the downstream "

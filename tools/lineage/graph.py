@@ -36,6 +36,8 @@ class LineageGraph:
                     "materialized": config.get("materialized"), "path": raw.get("original_file_path"),
                     "package": raw.get("package_name"),
                     "contract_enforced": bool((config.get("contract") or {}).get("enforced")),
+                    "relation_name": raw.get("relation_name"),
+                    "columns": list((raw.get("columns") or {}).keys()),
                 }
                 if raw.get("resource_type") == "source":
                     nodes[uid]["name"] = f"{raw.get('source_name')}.{raw.get('name')}"

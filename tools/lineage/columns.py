@@ -1,0 +1,89 @@
+"""Column lineage from compiled SQL with sqlglot: which upstream columns a model's column is computed from, and
+which downstream columns are computed from it.
+
+sqlglot resolves columns through CTEs and subqueries when it knows the columns of the relations a query reads; those
+come from the catalog (target/catalog.json, after dbt_docs) where it exists, else from each node's documented columns
+in the manifest. A relation whose columns are unknown ends the trace there (reported as `unresolved`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.lineage import lineage
+
+
+def norm(*parts: str | None) -> str:
+    return ".".join(p.strip('"`[]').lower() for p in parts if p)
+
+
+@dataclass
+class ColumnEdge:
+    from_node: str
+    from_column: str
+    to_node: str
+    to_column: str
+    transformation: str  # "direct" when the column is passed through unchanged, else the expression
+
+
+@dataclass
+class ColumnTrace:
+    edges: list[ColumnEdge] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+
+
+def schema_for(relations: dict[str, str], columns: dict[str, list[str]]) -> dict[str, Any]:
+    """sqlglot's nested schema {catalog: {db: {table: {column: type}}}} for every relation with known columns."""
+    schema: dict[str, Any] = {}
+    for relation, uid in relations.items():
+        parts = relation.split(".")
+        if len(parts) != 3 or not columns.get(uid):
+            continue
+        schema.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = {c.lower(): "unknown" for c in columns[uid]}
+    return schema
+
+
+def upstream_of(node: str, column: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> ColumnTrace:
+    """One model hop: the columns of other relations that `node.column` is computed from."""
+    trace = ColumnTrace()
+    try:
+        root = lineage(column, sql, schema, dialect=dialect)
+    except (SqlglotError, KeyError, ValueError) as exc:
+        trace.unresolved.append(f"{node}.{column}: {str(exc).splitlines()[0][:200]}")
+        return trace
+    seen: set[tuple[str, str]] = set()
+    stack: list[tuple[Any, list[Any]]] = [(root, [])]
+    while stack:  # depth-first, keeping the path from the model's column down to each source column
+        item, path = stack.pop()
+        path = path + [item]
+        if item.downstream:
+            stack.extend((child, path) for child in item.downstream)
+            continue
+        if not isinstance(item.source, exp.Table):
+            continue
+        table = item.source
+        uid = relations.get(norm(table.catalog, table.db, table.name)) or relations.get(norm(table.db, table.name)) or relations.get(norm(table.name))
+        source_column = item.name.split(".")[-1]
+        if uid is None or uid == node or (uid, source_column) in seen:
+            continue  # {{ this }} in an incremental filter, a relation outside dbt, or already listed
+        seen.add((uid, source_column))
+        computed = [step.expression.this if isinstance(step.expression, exp.Alias) else step.expression for step in path]
+        transform = next((e for e in computed if not isinstance(e, (exp.Column, exp.Table))), None)
+        trace.edges.append(ColumnEdge(uid, source_column, node, column, "direct" if transform is None else transform.sql(dialect=dialect)[:200]))
+    return trace
+
+
+def output_columns(sql: str, dialect: str) -> list[str]:
+    import sqlglot
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return []
+    final = tree
+    while isinstance(final, (exp.Union, exp.Subquery)):
+        final = final.this if isinstance(final, exp.Subquery) else final.left
+    return [p.alias_or_name for p in getattr(final, "expressions", []) if not isinstance(p, exp.Star)]
