@@ -15,7 +15,7 @@ from memory.keys import KeyError_, KeyPattern, parse_key, parse_pattern
 from memory.redact import redact_secrets
 from server.context import AppContext
 from server.errors import ToolFailure
-from server.registration import ProgressReporter, ToolResult, add_tool
+from server.registration import ProgressReporter, ToolResult, add_tools
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -375,11 +375,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         ("memory_list", "List stored memory keys with metadata, paginated.", ListInput, KeyListResult, tools.list, READ, False),
         ("memory_stats", "Counts by layer and project, the embedding model, and where the store is.", StatsInput, StatsResult, tools.stats, READ, False),
     ]
-    names = []
-    for name, description, input_model, output_model, handler, tool_annotations, writes in specs:
-        if ctx.settings.read_only and writes:
-            continue
-        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
-                 handler=handler, annotations=tool_annotations, token_budget=ctx.token_budget)
-        names.append(name)
-    return names
+    return add_tools(app, specs, read_only=ctx.settings.read_only, token_budget=ctx.token_budget)

@@ -125,3 +125,17 @@ def add_tool(
     tool_fn.__annotations__ = annotations_map
     tool_fn.__name__ = name
     app.add_tool(tool_fn, name=name, description=description, annotations=annotations)
+
+
+def add_tools(app: MCPServer, specs: list[tuple[str, str, type[BaseModel], type[ToolResult], Any, ToolAnnotations, bool]],
+              *, read_only: bool, token_budget: int) -> list[str]:
+    """Register (name, description, input model, output model, handler, annotations, writes) specs; in read-only
+    mode the ones that write are left out. Returns the registered names."""
+    names = []
+    for name, description, input_model, output_model, handler, tool_annotations, writes in specs:
+        if read_only and writes:
+            continue
+        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
+                 handler=handler, annotations=tool_annotations, token_budget=token_budget)
+        names.append(name)
+    return names

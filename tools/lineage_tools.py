@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.context import AppContext
 from server.errors import ToolFailure
-from server.registration import ProgressReporter, ToolResult, add_tool
+from server.registration import ProgressReporter, ToolResult, add_tools
 from tools.authoring.files import project_path, read_text
 from tools.lineage import changes as change_logic
 from tools.lineage.graph import TYPES, LineageGraph, mermaid, svg
@@ -353,10 +353,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
          AnalyzeChangesInput, ChangesResult, service.analyze, READ),
         ("stop_tracking", "Forget a file's baseline.", StopInput, TrackResult, service.stop, TRACK),
     ]
-    names = []
-    for name, description, input_model, output_model, handler, annotations_ in specs:
-        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
-                 handler=handler, annotations=annotations_, token_budget=ctx.token_budget)
-        names.append(name)
-    return names
-
+    return add_tools(app, [(*spec, False) for spec in specs], read_only=False, token_budget=ctx.token_budget)

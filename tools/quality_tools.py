@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.context import AppContext
 from server.errors import ToolFailure
-from server.registration import ProgressReporter, ToolResult, add_tool
+from server.registration import ProgressReporter, ToolResult, add_tools
 from tools.authoring.files import FileChange, apply, project_path, read_text
 from tools.authoring.project import ProjectIndex
 from tools.quality import checks, connascence
@@ -280,11 +280,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
          "data_freshness_sla, schema_compliance, documentation_coverage, incremental_models_ratio, query_efficiency, from dbt's "
          "artifacts, the manifest and this server's run history.", MetricsInput, MetricsResult, tools.metrics, READ, False),
     ]
-    names = []
-    for name, description, input_model, output_model, handler, annotations_, writes in specs:
-        if ctx.settings.read_only and writes:
-            continue
-        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
-                 handler=handler, annotations=annotations_, token_budget=ctx.token_budget)
-        names.append(name)
-    return names
+    return add_tools(app, specs, read_only=ctx.settings.read_only, token_budget=ctx.token_budget)
