@@ -180,7 +180,7 @@ async def test_workflow_2_scd2_snapshot_and_point_in_time(shop: Path, data_dir: 
         assert made["extra"]["authoring"]["nodes"] == ["snapshot.shop.customers_snapshot"]
         text = (project / "snapshots/customers_snapshot.yml").read_text()
         assert "relation: source('raw', 'customers')" in text and "strategy: timestamp" in text and "hard_deletes: invalidate" in text
-        assert ok(await client.call_tool("dbt_build", {}))["success"]
+        assert ok(await client.call_tool("dbt_snapshot", {}))["success"]  # the first version of every customer
 
         apply_batch2(project)
         assert ok(await client.call_tool("dbt_seed", {}))["success"]
@@ -266,9 +266,9 @@ async def test_yaml_edits_keep_comments_and_other_columns(shop: Path, data_dir: 
         removed = [line for line in original.splitlines() if line not in text.splitlines()]
         assert removed == [], removed  # every original line is still there; only additions
         assert ok(await client.call_tool("dbt_seed", {}))["success"]
-        built = ok(await client.call_tool("dbt_build", {}))
+        built = ok(await client.call_tool("dbt_run", {"select": "+fct_orders"}))
         assert built["success"], failing(built)
-        tested = ok(await client.call_tool("dbt_test", {"select": "fct_orders"}))
+        tested = ok(await client.call_tool("dbt_test", {"select": "test_name:not_constant test_name:unique_combination_of_columns"}))
         new_tests = [n["unique_id"] for n in tested["nodes"] if "not_constant" in n["unique_id"] or "unique_combination" in n["unique_id"]]
         assert tested["success"] and len(new_tests) == 2, new_tests
 

@@ -54,6 +54,18 @@ async def test_lineage_matches_the_manifest_node_by_node(shop: Path, data_dir: P
         source = ok(await client.call_tool("model_lineage", {"model": "raw.customers", "upstream": 0, "downstream": 1}))
         assert source["focus"] == "source.shop.raw.customers"
         assert error(await client.call_tool("model_lineage", {"model": "no_such_model"}))["code"] == "model_not_found"
+        # column lineage, in the same session
+        up = ok(await client.call_tool("column_lineage", {"model": "fct_orders", "column": "order_total", "depth": 2}))
+        pairs = {(e["from_node"], e["from_column"], e["to_node"], e["to_column"]) for e in up["edges"]}
+        assert ("model.shop.int_order_totals", "order_total_cents", "model.shop.fct_orders", "order_total") in pairs, up
+        edge = next(e for e in up["edges"] if e["to_column"] == "order_total")
+        assert edge["transformation"] != "direct" and "order_total_cents" in edge["transformation"]
+        assert any(e["to_node"] == "model.shop.int_order_totals" for e in up["edges"]), "the second hop is missing"
+        down = ok(await client.call_tool("column_lineage", {"model": "int_order_totals", "column": "order_total_cents", "direction": "downstream", "depth": 1}))
+        targets = {(e["to_node"], e["to_column"]) for e in down["edges"]}
+        assert {("model.shop.fct_orders", "order_total_cents"), ("model.shop.fct_orders", "order_total"),
+                ("model.shop.dim_customers", "lifetime_value_cents")} <= targets, down
+        assert error(await client.call_tool("column_lineage", {"model": "nope", "column": "x"}))["code"] == "model_not_found"
 
 
 async def test_focused_change_tracking(shop: Path, data_dir: Path) -> None:
@@ -93,17 +105,3 @@ async def test_focused_change_tracking(shop: Path, data_dir: Path) -> None:
         assert error(await client.call_tool("analyze_changes", {"filepath": "models/marts/fct_orders.sql"}))["code"] == "not_tracked"
         assert error(await client.call_tool("start_tracking", {"filepath": "../etc/passwd"}))["code"] == "path_outside_project"
 
-
-async def test_column_lineage_up_and_down(shop: Path, data_dir: Path) -> None:
-    async with stdio_session(shop, data_dir) as client:
-        up = ok(await client.call_tool("column_lineage", {"model": "fct_orders", "column": "order_total", "depth": 2}))
-        pairs = {(e["from_node"], e["from_column"], e["to_node"], e["to_column"]) for e in up["edges"]}
-        assert ("model.shop.int_order_totals", "order_total_cents", "model.shop.fct_orders", "order_total") in pairs, up
-        edge = next(e for e in up["edges"] if e["to_column"] == "order_total")
-        assert edge["transformation"] != "direct" and "order_total_cents" in edge["transformation"]
-        assert any(e["to_node"] == "model.shop.int_order_totals" for e in up["edges"]), "the second hop is missing"
-        down = ok(await client.call_tool("column_lineage", {"model": "int_order_totals", "column": "order_total_cents", "direction": "downstream", "depth": 1}))
-        targets = {(e["to_node"], e["to_column"]) for e in down["edges"]}
-        assert {("model.shop.fct_orders", "order_total_cents"), ("model.shop.fct_orders", "order_total"),
-                ("model.shop.dim_customers", "lifetime_value_cents")} <= targets, down
-        assert error(await client.call_tool("column_lineage", {"model": "nope", "column": "x"}))["code"] == "model_not_found"
