@@ -13,6 +13,16 @@ from conftest import error, ok, stdio_session
 pytestmark = pytest.mark.e2e
 
 
+def reach(start: str, links: dict[str, list[str]]) -> set[str]:
+    found, frontier = set(), [start]
+    while frontier:
+        for nxt in links.get(frontier.pop(), []):
+            if nxt not in found:
+                found.add(nxt)
+                frontier.append(nxt)
+    return found
+
+
 async def test_lineage_matches_the_manifest_node_by_node(shop: Path, data_dir: Path) -> None:
     async with stdio_session(shop, data_dir) as client:
         result = await client.call_tool("model_lineage", {"model": "fct_orders", "upstream": 50, "downstream": 50, "format": "image"})
@@ -20,20 +30,7 @@ async def test_lineage_matches_the_manifest_node_by_node(shop: Path, data_dir: P
         manifest = json.loads((shop / "target/manifest.json").read_text())
         parents, children = manifest["parent_map"], manifest["child_map"]
         # every ancestor and descendant of fct_orders in dbt's own maps, and nothing else
-        expected, frontier = set(), ["model.shop.fct_orders"]
-        while frontier:
-            current = frontier.pop()
-            for p in parents.get(current, []):
-                if p not in expected:
-                    expected.add(p)
-                    frontier.append(p)
-        down, frontier = set(), ["model.shop.fct_orders"]
-        while frontier:
-            current = frontier.pop()
-            for c in children.get(current, []):
-                if c not in down:
-                    down.add(c)
-                    frontier.append(c)
+        expected, down = reach("model.shop.fct_orders", parents), reach("model.shop.fct_orders", children)
         ids = [n["unique_id"] for n in lineage["nodes"]]
         assert len(ids) == len(set(ids)), "a node is listed twice"
         assert set(ids) == expected | down | {"model.shop.fct_orders"}
