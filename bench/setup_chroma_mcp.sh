@@ -31,17 +31,7 @@ onnx_dir="$chroma_home/.cache/chroma/onnx_models/all-MiniLM-L6-v2/onnx"
 ours_py="${OURS_PY:-$repo/.venv/bin/python}"
 mkdir -p "$venvs"
 
-find_python() { # find_python MINOR [explicit]
-    local minor="$1" explicit="${2:-}" cand
-    for cand in "$explicit" "python3.$minor" "/root/.pyenv/versions/3.$minor."*/bin/python3.$minor; do
-        [ -n "$cand" ] || continue
-        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c "import sys; sys.exit(sys.version_info[:2] != (3, $minor))" 2>/dev/null; then
-            "$cand" -c "import sys; print(sys.executable)"
-            return 0
-        fi
-    done
-    return 1
-}
+source "$here/lib.sh"  # find_python
 
 if [ -x "$dir/bin/chroma-mcp" ] && "$dir/bin/python" -c "import chroma_mcp.server" 2>/dev/null; then
     echo "setup_chroma_mcp: venv present ($dir), skipping"

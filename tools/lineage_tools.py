@@ -19,9 +19,9 @@ from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter, ToolResult, add_tools
 from tools.authoring.files import project_path, read_text
+from tools.authoring.project import profile_dialect
 from tools.lineage import changes as change_logic
 from tools.lineage.graph import TYPES, LineageGraph, mermaid, svg
-from tools.quality_tools import profile_dialect
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 TRACK = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)

@@ -15,7 +15,7 @@ from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter, ToolResult, add_tools
 from tools.authoring.files import FileChange, apply, project_path, read_text
-from tools.authoring.project import ProjectIndex
+from tools.authoring.project import ProjectIndex, profile_dialect, project_index
 from tools.quality import checks, connascence
 from tools.quality.lint import LintOptions, SqlLinter, unified_diff
 
@@ -124,22 +124,6 @@ class CheckResult(ToolResult):
         return "\n".join(lines)
 
 
-def profile_dialect(root: Path, profiles_dir: Path, target: str | None) -> str:
-    """The sqlfluff dialect of the profile's adapter, read from the YAML files (linting never waits for dbt)."""
-    from ruamel.yaml import YAML
-
-    from tools.authoring.project import DIALECTS
-
-    try:
-        project = YAML(typ="safe").load(read_text(root / "dbt_project.yml") or "") or {}
-        profiles = YAML(typ="safe").load(read_text(profiles_dir / "profiles.yml") or "") or {}
-        profile = profiles.get(project.get("profile")) or {}
-        output = (profile.get("outputs") or {}).get(target or profile.get("target")) or {}
-        return DIALECTS.get(str(output.get("type")), "duckdb")
-    except Exception:
-        return "duckdb"
-
-
 class QualityTools:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -148,8 +132,7 @@ class QualityTools:
         self._dialect_cache: tuple[tuple[int, ...], str] | None = None
 
     async def _index(self) -> ProjectIndex:
-        reply = await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
-        return ProjectIndex(reply.payload)
+        return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds)
 
     def _source(self, inp: LintInput) -> tuple[str, str | None, Path | None]:
         if (inp.path is None) == (inp.sql is None):

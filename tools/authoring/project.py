@@ -95,3 +95,21 @@ class ProjectIndex:
 
     def tests_on(self, unique_id: str) -> list[dict[str, Any]]:
         return [n for n in self.raw.get("nodes", []) if n["resource_type"] == "test" and n.get("attached_node") == unique_id]
+
+
+def profile_dialect(root: Path, profiles_dir: Path, target: str | None) -> str:
+    """The sqlglot/sqlfluff dialect of the profile's adapter, read from the YAML files (no dbt call, so never waits)."""
+    try:
+        project = YAML(typ="safe").load((root / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        profiles = YAML(typ="safe").load((profiles_dir / "profiles.yml").read_text(encoding="utf-8")) or {}
+        profile = profiles.get(project.get("profile")) or {}
+        output = (profile.get("outputs") or {}).get(target or profile.get("target")) or {}
+        return DIALECTS.get(str(output.get("type")), "duckdb")
+    except Exception:
+        return "duckdb"
+
+
+async def project_index(engine: Any, timeout: float, progress: Any = None) -> ProjectIndex:
+    """The warm manifest's summary from the dbt worker (parsed again first if the project changed)."""
+    reply = await engine.invoke(["describe"], timeout=timeout, progress=progress)
+    return ProjectIndex(reply.payload)

@@ -33,7 +33,7 @@ from tools.authoring.inputs import (
     PackageInput,
     SourceInput,
 )
-from tools.authoring.project import DIALECTS, ProjectIndex, ProjectLayout
+from tools.authoring.project import DIALECTS, ProjectIndex, ProjectLayout, project_index
 from tools.authoring.results import AuthoringResult, FileOut
 
 PERIODS = ("minute", "hour", "day")
@@ -104,8 +104,7 @@ class AuthoringService:
         return inp.timeout_seconds or self.ctx.settings.timeout_seconds
 
     async def index(self, timeout: float, progress: ProgressReporter | None = None) -> ProjectIndex:
-        reply = await self.engine.invoke(["describe"], timeout=timeout, progress=progress)
-        return ProjectIndex(reply.payload)
+        return await project_index(self.engine, timeout, progress)
 
     async def _current(self, inp: AuthoringInput, progress: ProgressReporter) -> tuple[ProjectLayout, ProjectIndex]:
         layout = ProjectLayout.read(self.root)
