@@ -9,6 +9,8 @@ from importlib import import_module
 from mcp.server.mcpserver import MCPServer
 
 from server.context import AppContext
+from server.http_security import auth_options, http_run_options
+from server.registration import ToolServer
 from server.settings import Settings
 from tools.dbt_engine.engine import DbtEngine
 
@@ -53,7 +55,8 @@ def configure_logging(settings: Settings) -> None:
 def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:
     engine = DbtEngine(settings.project_dir, settings.effective_profiles_dir, settings.target)
     ctx = AppContext(settings=settings, engine=engine)
-    app = MCPServer("dbt-ae-mcp", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level.upper())
+    app = ToolServer("dbt-ae-mcp", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level.upper(),
+                    **auth_options(settings))
     for toolset in settings.toolsets:
         module = import_module(TOOLSET_MODULES[toolset])
         names = module.register(app, ctx)
@@ -77,8 +80,7 @@ async def serve(settings: Settings) -> None:
         ctx.engine.start()
     try:
         if settings.http:
-            host, port = settings.http_host_port
-            await app.run_streamable_http_async(host=host, port=port)
+            await app.run_streamable_http_async(**http_run_options(settings))
         else:
             await app.run_stdio_async()
     finally:

@@ -25,12 +25,18 @@ def _overrides(ns: argparse.Namespace, keys: list[str]) -> dict[str, Any]:
 def load_settings(ns: argparse.Namespace):
     from server.settings import Settings
 
-    keys = ["project_dir", "profiles_dir", "target", "data_dir", "log_level", "toolsets", "read_only", "http", "timeout_seconds", "memory_dir", "memory_url", "memory_model"]
+    keys = ["project_dir", "profiles_dir", "target", "data_dir", "log_level", "toolsets", "read_only", "http", "timeout_seconds", "memory_dir", "memory_url", "memory_model",
+            "http_token", "http_token_file", "http_allowed_origins", "http_allowed_hosts", "allow_sql_in_jinja", "preview_any_relation"]
+    overrides = _overrides(ns, keys)
+    token_flags = [key for key in ("http_token", "http_token_file") if key in overrides]
+    if len(token_flags) == 1:  # a flag beats the env var of the other token source
+        overrides[{"http_token": "http_token_file", "http_token_file": "http_token"}[token_flags[0]]] = None
     try:
-        return Settings(**_overrides(ns, keys))
+        return Settings(**overrides)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            print(f"dbt-ae-mcp: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
+            where = ".".join(str(p) for p in err["loc"])
+            print(f"dbt-ae-mcp: {where + ': ' if where else ''}{err['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -43,6 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--toolsets", help="comma-separated toolsets to register (default: all)")
     serve.add_argument("--read-only", action="store_true", help="register no tool that writes files or the warehouse")
     serve.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP on HOST:PORT (path /mcp)")
+    serve.add_argument("--http-token", help="bearer token HTTP clients must send (visible in `ps`: prefer --http-token-file)")
+    serve.add_argument("--http-token-file", help="file holding the HTTP bearer token")
+    serve.add_argument("--http-allowed-origins", help="comma-separated extra Origins allowed, e.g. https://app.example.com")
+    serve.add_argument("--http-allowed-hosts", help="comma-separated extra Host header values allowed, e.g. mcp.example.com")
+    serve.add_argument("--allow-sql-in-jinja", action="store_true",
+                       help="let Jinja an agent sends run statements (run_query, statement, hooks); ignored with --read-only")
+    serve.add_argument("--preview-any-relation", action="store_true",
+                       help="let dbt_show read relations that are not models, seeds, snapshots or sources of the project")
     serve.add_argument("--timeout-seconds", type=float, help="default timeout of a dbt call")
     serve.add_argument("--memory-dir", help="on-disk memory store (default: DATA_DIR/memory)")
     serve.add_argument("--memory-url", help="use a `chroma run` server at this URL for memories")
@@ -57,8 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     ns = parser.parse_args(argv)
     if ns.command == "serve":
         from server.app import configure_logging, serve as serve_main
+        from server.http_security import exposure_problem
 
         settings = load_settings(ns)
+        problem = exposure_problem(settings)
+        if problem:
+            print(f"dbt-ae-mcp: {problem}", file=sys.stderr)
+            raise SystemExit(2)
         configure_logging(settings)
         asyncio.run(serve_main(settings))
     elif ns.command == "demo":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError
 
 from server.budget import budget_chars, cut_text
@@ -49,11 +53,137 @@ class ProgressReporter:
             log.debug("progress notification failed", exc_info=True)
 
 
-def _validation_failure(exc: ValidationError) -> ToolFailure:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors(include_url=False)
-    )
-    return ToolFailure("invalid_input", f"Invalid arguments: {problems}", "Fix the named arguments and call again.")
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The valid name an agent most likely meant by `name`, for a 'did you mean' hint."""
+    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _quoted(name: str) -> str:
+    """An agent-chosen name, shortened so a huge key cannot flood the error."""
+    return repr(name if len(name) <= 80 else name[:77] + "...")
+
+
+def _schema_type(prop: dict[str, Any]) -> str:
+    if "anyOf" in prop:
+        return " or ".join(_schema_type(p) for p in prop["anyOf"])
+    if "enum" in prop:
+        return "one of " + ", ".join(map(str, prop["enum"]))
+    kind = prop.get("type", "object")
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        return f"array of {_schema_type(prop['items'])}"
+    return str(kind)
+
+
+def _expected(name: str, properties: dict[str, Any]) -> str | None:
+    prop = properties.get(name)
+    if not isinstance(prop, dict):
+        return None
+    description = str(prop.get("description") or "").rstrip(".")
+    description = description if len(description) <= 120 else description[:117] + "..."
+    return f"{name}: {_schema_type(prop)}" + (f" ({description})" if description else "")
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "input"
+    if err["type"] == "missing":
+        return f"missing required argument {where!r}"
+    value = err.get("input")
+    got = f" (got {value!r})" if isinstance(value, str | int | float | bool) and len(repr(value)) <= 60 else ""
+    return f"{where}: {err['msg']}{got}"
+
+
+def _validation_failure(exc: ValidationError, properties: dict[str, Any] | None = None) -> ToolFailure:
+    """Pydantic's errors as one typed invalid_input; the hint is a validator's own (ctx 'hint') or the expected types."""
+    errors = exc.errors(include_url=False)
+    problems = "; ".join(_problem(err) for err in errors)
+    own = dict.fromkeys(str(err["ctx"]["hint"]) for err in errors if isinstance(err.get("ctx"), dict) and err["ctx"].get("hint"))
+    named = dict.fromkeys(str(err["loc"][0]) for err in errors if err["loc"])
+    expected = [e for name in list(named)[:3] if (e := _expected(name, properties or {}))]
+    types = "Expected " + "; ".join(expected) + ". " if expected else ""
+    hint = " ".join(own) if own else types + "Fix the named arguments and call again."
+    return ToolFailure("invalid_input", f"Invalid arguments: {problems}", hint)
+
+
+def unknown_tool_failure(name: str, known: Iterable[str]) -> ToolFailure:
+    guess = closest(name, known)
+    message = f"unknown tool {_quoted(name)}" + (f"; did you mean {guess!r}?" if guess else "")
+    hint = (f"Call {guess} instead" if guess else "tools/list shows the tools this server offers") + \
+        "; --toolsets and --read-only choose which tools are registered."
+    return ToolFailure("unknown_tool", message, hint, {"did_you_mean": guess} if guess else {})
+
+
+def unknown_arguments_failure(tool: str, unknown: list[str], valid: list[str]) -> ToolFailure:
+    """Refused rather than ignored: a dropped typo (selct) would silently widen what a command runs on."""
+    guesses = {arg: closest(arg, valid) for arg in unknown[:5]}
+    parts = [f"unknown argument {_quoted(arg)}" + (f"; did you mean {guess!r}?" if guess else ".") for arg, guess in guesses.items()]
+    more = f" And {len(unknown) - 5} more." if len(unknown) > 5 else ""
+    takes = f"{tool} takes: {', '.join(valid)}." if valid else f"{tool} takes no arguments."
+    fixes = [f"{guess!r} instead of {_quoted(arg)}" for arg, guess in guesses.items() if guess]
+    hint = (f"Call again with {', '.join(fixes)}. " if fixes else "Remove the unknown arguments and call again. ") + takes
+    return ToolFailure("invalid_input", " ".join(parts) + more + " Nothing was run.", hint,
+                       {"unknown_arguments": [a[:80] for a in unknown[:20]],
+                        "did_you_mean": {a[:80]: g for a, g in guesses.items() if g}})
+
+
+def call_problem(name: str, arguments: dict[str, Any], schemas: dict[str, dict[str, Any]]) -> ToolFailure | None:
+    """Why a tools/call must be refused before the SDK validates it (an unknown tool or argument), or None."""
+    schema = schemas.get(name)
+    if schema is None:
+        return unknown_tool_failure(name, schemas)
+    valid = list(schema.get("properties", {}))
+    unknown = [arg for arg in arguments if arg not in valid]
+    return unknown_arguments_failure(name, unknown, valid) if unknown else None
+
+
+def _sql_failure(exc: Exception) -> ToolFailure | None:
+    """sqlglot's parse and tokenizer errors on an agent's SQL are the agent's to fix: a safety net for any tool that
+    lets one escape. sqlglot is never imported here: an exception can only be its own if it is already loaded."""
+    errors = sys.modules.get("sqlglot.errors")
+    if errors is None or not isinstance(exc, (errors.ParseError, errors.TokenError)):
+        return None
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return ToolFailure("invalid_sql", f"The SQL could not be read: {first}",
+                       "Fix the SQL (an unclosed quote, bracket or comment? /* */ comments do not nest) and call again.")
+
+
+class ToolServer(MCPServer):
+    """The MCPServer the toolsets register on. tools/call refuses an unknown tool or argument before anything runs
+    (the SDK would drop an unknown argument silently), and the SDK's own argument validation comes back as our typed
+    error instead of raw pydantic text. tools/list says so: every input schema has additionalProperties false."""
+
+    _schemas: dict[str, dict[str, Any]] | None = None
+
+    def add_tool(self, *args: Any, **kwargs: Any) -> None:
+        super().add_tool(*args, **kwargs)
+        self._schemas = None
+
+    def remove_tool(self, name: str) -> None:
+        super().remove_tool(name)
+        self._schemas = None
+
+    async def _input_schemas(self) -> dict[str, dict[str, Any]]:
+        if self._schemas is None:
+            self._schemas = {tool.name: tool.input_schema for tool in await super().list_tools()}
+        return self._schemas
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [tool.model_copy(update={"input_schema": {**tool.input_schema, "additionalProperties": False}})
+                for tool in await super().list_tools()]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context[Any, Any] | None = None) -> CallToolResult | InputRequiredResult:
+        schemas = await self._input_schemas()
+        failure = call_problem(name, arguments, schemas)
+        if failure is not None:
+            log.info("tools/call %r refused: %s", name[:80], failure.message)
+            return error_result(failure)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc, UnexpectedToolError) or not isinstance(exc.__cause__, ValidationError):
+                raise
+            return error_result(_validation_failure(exc.__cause__, schemas[name].get("properties", {})))
 
 
 def error_result(failure: ToolFailure) -> CallToolResult:
@@ -91,13 +221,16 @@ def add_tool(
         try:
             args = input_model.model_validate(kwargs)
         except ValidationError as exc:
-            return error_result(_validation_failure(exc))
+            return error_result(_validation_failure(exc, input_model.model_json_schema().get("properties", {})))
         try:
             result = await handler(args, ProgressReporter(ctx))
         except ToolFailure as failure:
             log.info("tool %s failed: %s %s", name, failure.code, failure.message)
             return error_result(failure)
         except Exception as exc:  # every failure reaches the agent typed, never as a bare exception
+            if (sql_failure := _sql_failure(exc)) is not None:
+                log.info("tool %s: unreadable SQL: %s", name, sql_failure.message)
+                return error_result(sql_failure)
             log.exception("tool %s raised", name)
             return error_result(ToolFailure(
                 "internal_error", f"{type(exc).__name__}: {exc}",

@@ -41,8 +41,10 @@ async def test_bad_input_failures_and_worker_recovery(shop: Path, data_dir: Path
         assert error(await client.call_tool("dbt_list", {"cursor": "abc"}))["code"] == "invalid_input"
         still_there = ok(await client.call_tool("dbt_show", {"sql": "select count(*) as n from {{ ref('fct_orders') }}"}))
         assert still_there["rows"] == [[36]]
-        db_error = error(await client.call_tool("dbt_show", {"sql": "select * from no_such_table"}))
-        assert db_error["code"] == "dbt_database_error" and "no_such_table" in db_error["message"]
+        foreign = error(await client.call_tool("dbt_show", {"sql": "select * from no_such_table"}))
+        assert foreign["code"] == "relation_not_allowed" and "no_such_table" in foreign["message"]
+        db_error = error(await client.call_tool("dbt_show", {"sql": "select no_such_column from {{ ref('fct_orders') }}"}))
+        assert db_error["code"] == "dbt_database_error" and "no_such_column" in db_error["message"]
 
         # A compile error in a model file is a typed error naming the file.
         broken = shop / "models" / "marts" / "broken_model.sql"

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from server.budget import cut_text
 from server.settings import Settings
 from tools.dbt_engine.serialize import classify_exception, redact
-from tools.dbt_inputs import CompileInput, ListInput, RunInput, SelectionInput, ShowInput, read_only_problem, selection_terms
+from tools.dbt_engine.jinja_guard import agent_text_findings
+from tools.dbt_engine.readonly import ProjectRelations, preview_problem, statement_problem
+from tools.dbt_inputs import CompileInput, ListInput, RunInput, SeedInput, SelectionInput, ShowInput, selection_terms
 from tools.dbt_results import DbtCommandResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
 
 
@@ -54,37 +56,108 @@ def test_selection_args_and_flags() -> None:
     assert ListInput().limit == 100
 
 
+RELATIONS = ProjectRelations(frozenset({("shop", "main", "fct_orders"), ("shop", "raw", "orders")}), frozenset({"fct_orders", "orders"}))
+
+
 @pytest.mark.parametrize("sql", [
     "select 1",
     "with a as (select 1 as x) select x from a",
-    "select * from {{ ref('fct_orders') }} where status = 'delete'",
-    "select * from {{ source('raw', 'orders') }} where status in {{ var('statuses', 'x') }} {# why #}",
+    "select * from shop.main.fct_orders where status = 'delete'",
+    "select * from raw.orders o join fct_orders f on o.id = f.order_id",
     "select 1 union all select 2",
     "-- a comment\nselect 1;",
+    "select sum(i) from range(10) t(i)",
 ])
-def test_read_only_queries_pass(sql: str) -> None:
-    assert read_only_problem(sql) is None
+def test_preview_queries_pass(sql: str) -> None:
+    assert preview_problem(sql, "duckdb", RELATIONS) is None
 
 
-@pytest.mark.parametrize("sql,reason", [
-    ("drop table x", "DROP"),
-    ("delete from x", "DELETE"),
-    ("insert into x values (1)", "INSERT"),
-    ("create table y as select 1", "CREATE"),
-    ("select 1; drop table x", "2 statements"),
-    ("update x set a = 1", "UPDATE"),
-    ("", "empty"),
-    ("{% do run_query('drop table x') %}", "Jinja"),
-    ("select 1 {% set r = run_query('delete from x') %}", "Jinja"),
-    ("select {{ adapter.execute('drop table x') }}", "Jinja"),
-    ('select 1 {{ "; drop table main.customers; select 1" }}', "Jinja"),
-    ("{% set a = adapter %}select {{ a['exe' ~ 'cute']('drop table t') }} as x", "Jinja"),
-    ("select {{ adapter|attr('execute') }}", "Jinja"),
-    ("select {{ cents_to_dollars('x') }}", "Jinja"),
+@pytest.mark.parametrize("sql,code,reason", [
+    ("drop table x", "not_read_only", "DROP"),
+    ("delete from x", "not_read_only", "DELETE"),
+    ("insert into x values (1)", "not_read_only", "INSERT"),
+    ("create table y as select 1", "not_read_only", "CREATE"),
+    ("select 1; drop table x", "not_read_only", "2 statements"),
+    ("update x set a = 1", "not_read_only", "UPDATE"),
+    ("select x'41' as c, E'\\'' as a ; copy (select 'pwned' as x) to '/tmp/pwn.csv' ; select E'\\'' as b", "invalid_sql", "parse"),
+    ("select 1 /* /* */ as a", "invalid_sql", "parse"),
+    ("select content from read_text('/etc/passwd')", "relation_not_allowed", "not a table"),
+    ("select * from glob('/etc/*')", "relation_not_allowed", "not a table"),
+    ("select * from duckdb_settings()", "relation_not_allowed", "not a table"),
+    ("select current_setting('home_directory')", "relation_not_allowed", "current_setting"),
+    ("select * from information_schema.tables", "relation_not_allowed", "information_schema.tables"),
+    ("select * from main.secrets", "relation_not_allowed", "main.secrets"),
 ])
-def test_writing_statements_rejected(sql: str, reason: str) -> None:
-    problem = read_only_problem(sql)
-    assert problem is not None and reason in problem
+def test_preview_queries_refused(sql: str, code: str, reason: str) -> None:
+    problem = preview_problem(sql, "duckdb", RELATIONS)
+    assert problem is not None and problem[0] == code and reason in problem[1], problem
+
+
+def test_any_relation_setting_still_refuses_writes_and_files() -> None:
+    assert preview_problem("select * from main.secrets", "duckdb", None) is None
+    assert preview_problem("select * from read_text('/etc/passwd')", "duckdb", None)[0] == "relation_not_allowed"  # type: ignore[index]
+    assert preview_problem("drop table x", "duckdb", None)[0] == "not_read_only"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("adapter", ["duckdb", "postgres"])
+def test_statement_guard(adapter: str) -> None:
+    for sql in ("select 1", "BEGIN", "COMMIT", "select * from information_schema.tables"):
+        assert statement_problem(sql, adapter) is None, sql
+    for sql in ("drop table x", "select 1; drop table x", "copy (select 1) to 'x'", "create table x as select 1", "insert into x values (1)"):
+        assert statement_problem(sql, adapter) is not None, sql
+
+
+@pytest.mark.parametrize("sql,name", [
+    ("{% do run_query('drop table x') %}", "run_query"),
+    ("select 1 {% set r = run_query('delete from x') %}", "run_query"),
+    ("select {{ adapter.execute('drop table x') }}", "adapter.execute"),
+    ("{% set a = adapter %}select {{ a['exe' ~ 'cute']('drop table t') }} as x", "adapter[...]"),
+    ("select {{ adapter|attr('execute') }}", "attr"),
+    ("{% call statement('x') %}drop table t{% endcall %}", "statement"),
+    ("{{ modules.os.system('ls') }}", "modules"),
+    ("select {{ x.__class__ }}", "__class__"),
+    ("{{ config(post_hook='drop table x') }} select 1", "post_hook"),
+    ("{{ config(**{'pre-hook': 'drop table x'}) }} select 1", "pre-hook"),
+    ("select {{ env_var('HOME') }}", "env_var"),
+    ("{{ write('x') }}", "write"),
+])
+def test_agent_jinja_that_runs_statements_is_found(sql: str, name: str) -> None:
+    assert name in [f.name for f in agent_text_findings(sql, inline=True)]
+
+
+@pytest.mark.parametrize("sql", [
+    "select * from {{ ref('fct_orders') }} where status = 'execute'",
+    "select {{ cents_to_dollars('amount') }} from {{ source('raw', 'orders') }} {# run_query in a comment #}",
+    "{{ config(materialized='incremental', unique_key='id') }} select 1 {% if is_incremental() %} where 1=1 {% endif %}",
+    "select {{ adapter.quote('x') }}, {{ dbt_utils.star(ref('a')) }}",
+    "{% test positive(model, column_name) %} select * from {{ model }} where {{ column_name }} < 0 {% endtest %}",
+])
+def test_ordinary_dbt_jinja_passes(sql: str) -> None:
+    assert agent_text_findings(sql, inline=True) == []
+
+
+def test_yaml_hooks_found() -> None:
+    found = agent_text_findings("models:\n  - name: x\n    config:\n      post-hook: 'grant select on x'\n", yaml=True)
+    assert [(f.kind, f.name, f.line) for f in found] == [("hook", "post-hook", 4)]
+
+
+@pytest.mark.parametrize("types,valid", [
+    ({"a": "varchar"}, True), ({"a": "decimal(10, 2)"}, True), ({"a": "timestamp with time zone"}, True), ({"a": "integer[]"}, True),
+    ({"code": "varchar); copy (select 'pwned' as x) to '/tmp/pwn_seed.csv'; create table x (y varchar"}, False),
+    ({"a": "int; drop table t"}, False), ({"a": "varchar -- x"}, False), ({"a": ""}, False),
+])
+def test_seed_column_types_grammar(types: dict[str, str], valid: bool) -> None:
+    if valid:
+        SeedInput(name="s", csv="a\n1\n", column_types=types)
+    else:
+        with pytest.raises(ValidationError):
+            SeedInput(name="s", csv="a\n1\n", column_types=types)
+
+
+@pytest.mark.parametrize("select", ["a; rm -rf /", "x'", "$(id)", "a|b", "tag:`x`"])
+def test_selectors_are_selector_terms(select: str) -> None:
+    with pytest.raises(ValidationError):
+        SelectionInput(select=select)
 
 
 def _node(uid: str, status: str, sql: str | None = None) -> NodeResult:

@@ -32,9 +32,8 @@ from tools.dbt_inputs import (
     TargetInput,
     TestInput,
     ToolInput,
-    jinja_problem,
-    read_only_problem,
 )
+from tools.dbt_engine.jinja_guard import agent_text_findings, blocking
 from tools.dbt_results import DbtCommandResult, DebugResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
 from tools.dbt_engine.serialize import redact
 from tools.run_history import RunHistory
@@ -56,13 +55,29 @@ class DbtCommands:
     def target_dir(self) -> Path:
         return self.engine.project_dir / "target"
 
-    async def _invoke(self, args: list[str], inp: ToolInput, progress: ProgressReporter, reuse_manifest: bool = True) -> WorkerReply:
+    @property
+    def guarded(self) -> bool:
+        """Whether statements dbt sends during read-type commands must be read-only queries (the default)."""
+        return not self.ctx.settings.jinja_statements_allowed
+
+    async def _invoke(self, args: list[str], inp: ToolInput, progress: ProgressReporter, reuse_manifest: bool = True,
+                      guard: bool = False, options: dict[str, Any] | None = None) -> WorkerReply:
         target = getattr(inp, "target", None)
         vars_json = inp.vars_json() if isinstance(inp, TargetInput) else None
         timeout = inp.timeout_seconds or self.ctx.settings.timeout_seconds
         return await self.engine.invoke(
-            args, target=target, vars_json=vars_json, timeout=timeout, progress=progress, reuse_manifest=reuse_manifest
+            args, target=target, vars_json=vars_json, timeout=timeout, progress=progress, reuse_manifest=reuse_manifest,
+            options={**(options or {}), "guard": guard and self.guarded},
         )
+
+    def _check_agent_jinja(self, text: str, what: str) -> None:
+        """Agent-sent Jinja may not run statements, import, write or add hooks (unless the setting allows it)."""
+        found = blocking(agent_text_findings(text, inline=True), self.ctx.settings.jinja_statements_allowed)
+        if found:
+            raise ToolFailure(
+                "jinja_not_allowed", f"The {what} uses Jinja that could run statements: " + "; ".join(f.describe() for f in found[:5]) + ".",
+                "Use ref(), source(), var() and project macros only; change data through models and dbt_build "
+                "(the server setting DBT_AE_ALLOW_SQL_IN_JINJA=true lifts this).")
 
     def _check_selection(self, reply: WorkerReply, inp: SelectionInput) -> None:
         nothing = any(e.get("name") == "NoNodesForSelectionCriteria" for e in reply.events)
@@ -96,8 +111,9 @@ class DbtCommands:
             error=error,
         )
 
-    async def _execution(self, command: list[str], inp: SelectionInput, progress: ProgressReporter, extra_args: list[str]) -> DbtCommandResult:
-        reply = await self._invoke([*command, *extra_args], inp, progress)
+    async def _execution(self, command: list[str], inp: SelectionInput, progress: ProgressReporter, extra_args: list[str],
+                         guard: bool = False) -> DbtCommandResult:
+        reply = await self._invoke([*command, *extra_args], inp, progress, guard=guard)
         self._check_selection(reply, inp)
         return self._result(" ".join(command), reply)
 
@@ -113,25 +129,40 @@ class DbtCommands:
     async def test(self, inp: TestInput, progress: ProgressReporter) -> DbtCommandResult:
         if inp.store_failures and self.ctx.settings.read_only:
             raise ToolFailure("not_read_only", "store_failures writes tables, and the server runs read-only.", "Call without store_failures.")
-        return await self._execution(["test"], inp, progress, inp.execution_args() + (["--store-failures"] if inp.store_failures else []))
+        return await self._execution(["test"], inp, progress, inp.execution_args() + (["--store-failures"] if inp.store_failures else []),
+                                     guard=not inp.store_failures)
 
     async def seed(self, inp: SeedInput, progress: ProgressReporter) -> DbtCommandResult:
         if not inp.defines:
             return await self._execution(["seed"], inp, progress, inp.execution_args())
-        authored = await self._define("seed", inp, progress)
         if not inp.load or inp.dry_run:
-            return authored
-        loaded = await self._execution(["seed"], inp.model_copy(update={"select": inp.name}), progress, inp.execution_args())
-        loaded.extra["authoring"] = authored.extra["authoring"]
-        loaded.note = authored.note
-        return loaded
+            return await self._define("seed", inp, progress)
+        loaded: list[DbtCommandResult] = []
+
+        async def load() -> None:
+            """Load only the new seed; a failed load fails the call, and the authoring commit removes what it wrote."""
+            only = inp.model_copy(update={"select": inp.name})
+            result = await self._execution(["seed"], only, progress, only.execution_args())
+            if not result.success:
+                failed = next((n for n in result.nodes if n.failed), None)
+                message = (failed.message if failed else None) or (result.error or {}).get("message") or "dbt seed failed"
+                raise ToolFailure("dbt_database_error", f"Loading seed {inp.name} failed: {redact(message)}",
+                                  "Fix the data or column_types and call again.")
+            loaded.append(result)
+
+        authored = await self._define("seed", inp, progress, finish=load)
+        result = loaded[0]
+        result.extra["authoring"] = authored.extra["authoring"]
+        result.note = authored.note
+        return result
 
     async def snapshot(self, inp: SnapshotInput, progress: ProgressReporter) -> DbtCommandResult:
         if not inp.defines:
             return await self._execution(["snapshot"], inp, progress, inp.execution_args())
         return await self._define("snapshot", inp, progress)
 
-    async def _define(self, what: str, inp: SeedInput | SnapshotInput, progress: ProgressReporter) -> DbtCommandResult:
+    async def _define(self, what: str, inp: SeedInput | SnapshotInput, progress: ProgressReporter,
+                      finish: Callable[[], Awaitable[None]] | None = None) -> DbtCommandResult:
         """The authoring form of dbt_seed / dbt_snapshot: write the files (tools/authoring), return them in `extra`."""
         if inp.name is None:
             raise ToolFailure("invalid_input", f"Defining a {what} needs name.", f"Give name='...' to define a {what}, or no definition fields to run {what}s.")
@@ -141,13 +172,13 @@ class DbtCommands:
 
         service = self.ctx.shared("authoring", lambda: AuthoringService(self.ctx))
         async with service.lock:
-            authored = await getattr(service, what)(inp, progress)
+            authored = await (service.seed(inp, progress, finish=finish) if what == "seed" else service.snapshot(inp, progress))
         return DbtCommandResult(command=f"{what} (define)", success=True, counts={}, elapsed_s=0.0, nodes=[],
                                 extra={"authoring": authored.model_dump(mode="json")}, note=authored.summary())
 
     async def source_freshness(self, inp: FreshnessInput, progress: ProgressReporter) -> DbtCommandResult:
         args = inp.selection_args() + (["--threads", str(inp.threads)] if inp.threads else [])
-        return await self._execution(["source", "freshness"], inp, progress, args)
+        return await self._execution(["source", "freshness"], inp, progress, args, guard=True)
 
     async def compile(self, inp: CompileInput, progress: ProgressReporter) -> DbtCommandResult:
         if inp.sql is not None:
@@ -155,13 +186,11 @@ class DbtCommands:
                 raise ToolFailure("invalid_input", "Give either sql or a selection, not both.", "Drop select to compile inline SQL.")
             if not inp.sql.strip():
                 raise ToolFailure("invalid_input", "sql is empty.", "Pass the SQL to compile, or a select.")
-            if self.ctx.settings.read_only and (problem := jinja_problem(inp.sql)):
-                raise ToolFailure("not_read_only", f"In read-only mode inline SQL may not run Jinja beyond ref/source/var: {problem}.",
-                                  "Compile a project model by select instead.")
-            reply = await self._invoke(["compile", f"--inline={inp.sql}"], inp, progress)
+            self._check_agent_jinja(inp.sql, "inline SQL")
+            reply = await self._invoke(["compile", f"--inline={inp.sql}"], inp, progress, guard=True)
         else:
             indirect = [] if inp.include_tests else ["--indirect-selection", "empty"]
-            reply = await self._invoke(["compile", *inp.execution_args(), *indirect], inp, progress)
+            reply = await self._invoke(["compile", *inp.execution_args(), *indirect], inp, progress, guard=True)
             self._check_selection(reply, inp)
         return self._result("compile", reply, keep_sql=inp.include_sql)
 
@@ -169,18 +198,11 @@ class DbtCommands:
         if (inp.sql is None) == (inp.model is None):
             raise ToolFailure("invalid_input", "Give exactly one of sql or model.", "Pass sql='select …' or model='dim_customers'.")
         if inp.sql is not None:
-            sql = inp.sql
-            self._check_read_only(sql)
-            if "var(" in sql:
-                # A var's value comes from the caller and lands in the SQL: check what dbt renders, and run that.
-                compiled = await self._invoke(["compile", f"--inline={sql}"], inp, progress)
-                nodes = compiled.payload.get("nodes") or [{}]
-                sql = nodes[0].get("compiled_sql") or ""
-                self._check_read_only(sql)
-            args = ["show", f"--inline={sql}", "--limit", str(inp.limit)]
-        else:
-            args = ["show", "--select", inp.model or "", "--limit", str(inp.limit)]
-        reply = await self._invoke(args, inp, progress)
+            if not inp.sql.strip():
+                raise ToolFailure("invalid_input", "sql is empty.", "Pass a select query, or model='name'.")
+            self._check_agent_jinja(inp.sql, "preview query")
+        options = {"sql": inp.sql, "model": inp.model, "limit": inp.limit, "any_relation": self.ctx.settings.preview_any_relation}
+        reply = await self._invoke(["preview"], inp, progress, guard=True, options=options)
         nodes = reply.payload.get("nodes", [])
         if inp.model is not None and not nodes:
             raise ToolFailure("model_not_found", f"No node named {inp.model!r}.", "Call dbt_list with resource_types=['model'] to see names.")
@@ -194,15 +216,6 @@ class DbtCommands:
             limit=inp.limit, compiled_sql=nodes[0].get("compiled_sql") if nodes else None, elapsed_s=float(reply.payload.get("elapsed_s", 0.0)),
         )
 
-    @staticmethod
-    def _check_read_only(sql: str) -> None:
-        problem = read_only_problem(sql)
-        if problem:
-            raise ToolFailure(
-                "not_read_only", f"dbt_show runs read-only queries only: {problem}.",
-                "Pass a single select/with query using only ref(), source() and var(); change data through models and dbt_build.",
-            )
-
     async def list(self, inp: ListInput, progress: ProgressReporter) -> ListResult:
         try:
             offset = int(inp.cursor) if inp.cursor else 0
@@ -214,7 +227,7 @@ class DbtCommands:
                 "--output-keys", "unique_id", "name", "resource_type", "package_name", "original_file_path", "config", "tags"]
         for resource_type in inp.resource_types or []:
             args += ["--resource-type", resource_type]
-        reply = await self._invoke(args, inp, progress)
+        reply = await self._invoke(args, inp, progress, guard=True)
         self._check_selection(reply, inp)
         raw_items: list[dict[str, Any]] = reply.payload.get("items", [])
         items = [
@@ -253,7 +266,7 @@ class DbtCommands:
                 args += ["--select", *selection_terms(inp.select)]
             if inp.static:
                 args.append("--static")
-            reply = await self._invoke(args, inp, progress)
+            reply = await self._invoke(args, inp, progress, guard=True)
             result = self._result("docs generate", reply)
             catalog = reply.payload.get("catalog", {})
         else:
@@ -273,7 +286,7 @@ class DbtCommands:
         return self._result("retry", await self._invoke(["retry"], inp, progress))
 
     async def parse(self, inp: ParseInput, progress: ProgressReporter) -> DbtCommandResult:
-        reply = await self._invoke(["parse"], inp, progress, reuse_manifest=False)
+        reply = await self._invoke(["parse"], inp, progress, reuse_manifest=False, guard=True)
         result = self._result("parse", reply)
         result.extra = {"counts": reply.payload.get("counts", {}), "manifest_path": str(self.target_dir / "manifest.json")}
         return result
@@ -305,11 +318,21 @@ TOOLS: list[ToolSpec] = [
     ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate) and, with serve=true, serve it on 127.0.0.1:port until stop=true; returns the paths and the URL.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
     ToolSpec("dbt_debug", "Check the profile, connection and project set-up (dbt debug); credentials are redacted.", DebugInput, DebugResult, "debug", READ_ONLY, False),
     ToolSpec("dbt_list", "List project nodes (dbt ls) by selection and resource type, paginated with cursor/limit.", ListInput, ListResult, "list", READ_ONLY, False),
-    ToolSpec("dbt_show", "Preview rows of a read-only query or a model (dbt show), default limit 10. DDL/DML is rejected.", ShowInput, ShowResult, "show", READ_ONLY, False),
+    ToolSpec("dbt_show", "Preview rows of one query or a model (dbt show), default limit 10. Runs on a read-only database connection over project relations.", ShowInput, ShowResult, "show", READ_ONLY, False),
     ToolSpec("dbt_retry", "Re-run the nodes that failed or were skipped in the previous call (dbt retry).", RetryInput, DbtCommandResult, "retry", BUILDS, True),
     ToolSpec("dbt_parse", "Parse the project and refresh the warm manifest (dbt parse); returns node counts.", ParseInput, DbtCommandResult, "parse", READ_ONLY, False),
     ToolSpec("dbt_deps", "Install the packages of packages.yml (dbt deps).", DepsInput, DbtCommandResult, "deps", IDEMPOTENT_WRITE, True),
 ]
+
+
+def truthful_annotations(spec: ToolSpec, ctx: AppContext) -> ToolAnnotations:
+    """A tool is read-only only while nothing it runs can write: agent Jinja is guarded, and dbt_test stores no failures."""
+    if spec.annotations is not READ_ONLY:
+        return spec.annotations
+    if ctx.settings.jinja_statements_allowed or (spec.method == "test" and not ctx.settings.read_only):
+        return IDEMPOTENT_WRITE if spec.method != "test" else ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    return spec.annotations
 
 
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
@@ -322,7 +345,7 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         handler: Callable[[Any, ProgressReporter], Awaitable[ToolResult]] = getattr(commands, spec.method)
         add_tool(
             app, name=spec.name, description=spec.description, input_model=spec.input_model,
-            output_model=spec.output_model, handler=handler, annotations=spec.annotations, token_budget=ctx.token_budget,
+            output_model=spec.output_model, handler=handler, annotations=truthful_annotations(spec, ctx), token_budget=ctx.token_budget,
         )
         registered.append(spec.name)
     return registered

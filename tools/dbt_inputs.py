@@ -26,6 +26,31 @@ def reject_flags(value: Any) -> Any:
     return value
 
 
+# One term of dbt's node selection syntax: methods (tag:, path:, source:, config.x:), graph operators (+ @ n+),
+# wildcards and set operators (`,` intersection). Quotes, shell and SQL punctuation have no place in one.
+SELECTOR_TERM = re.compile(r"^[\w.:+@*/,=?~\[\]-]+$")
+# A seed column type as the warehouse writes it: words (`double precision`, `timestamp with time zone`), an optional
+# precision `(10, 2)` and an optional array suffix. Nothing else can reach the CREATE TABLE dbt writes from it.
+COLUMN_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*){0,3}(\(\s*\d{1,4}\s*(,\s*\d{1,4}\s*)?\))?(\[\])?$")
+TARGET_NAME = re.compile(r"^[\w-]{1,128}$")
+
+
+def check_selectors(value: Any) -> Any:
+    """Selection values are dbt selector terms: flags and characters outside the selector syntax are refused."""
+    reject_flags(value)
+    for term in selection_terms(value):
+        if not SELECTOR_TERM.match(term):
+            raise ValueError(f"{term!r} is not a dbt selector term (names, tag:x, path:dir, source:x.y, +, @, *, ',')")
+    return value
+
+
+def check_target(value: Any) -> Any:
+    reject_flags(value)
+    if value is not None and not TARGET_NAME.match(value):
+        raise ValueError(f"{value!r} is not a target name from profiles.yml (letters, digits, _ and -)")
+    return value
+
+
 def selection_terms(value: Selector) -> list[str]:
     """`"a b"` and `["a", "b"]` both mean the union of a and b, as on the dbt command line."""
     if value is None:
@@ -51,7 +76,7 @@ class TargetInput(ToolInput):
     @field_validator("target")
     @classmethod
     def _no_flags_target(cls, value: Any) -> Any:
-        return reject_flags(value)
+        return check_target(value)
 
     def vars_json(self) -> str | None:
         return json.dumps(self.vars, sort_keys=True) if self.vars else None
@@ -68,8 +93,8 @@ class SelectionInput(TargetInput):
 
     @field_validator("select", "exclude", "selector")
     @classmethod
-    def _no_flags(cls, value: Any) -> Any:
-        return reject_flags(value)
+    def _selectors(cls, value: Any) -> Any:
+        return check_selectors(value)
 
     def selection_args(self) -> list[str]:
         args: list[str] = []
@@ -132,6 +157,15 @@ class SeedInput(RefreshableInput):
     description: str | None = Field(default=None, description="New seed's description.")
     load: bool = Field(default=True, description="After defining a seed, load it (dbt seed --select <name>).")
     dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+
+    @field_validator("column_types")
+    @classmethod
+    def _column_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for column, type_ in (value or {}).items():
+            if not COLUMN_TYPE.match(type_.strip()):
+                raise ValueError(f"column_types[{column!r}] = {type_[:80]!r} is not a column type: give a type name with an optional "
+                                 "precision, e.g. 'varchar', 'decimal(10, 2)', 'timestamp with time zone'")
+        return {column: type_.strip() for column, type_ in value.items()} if value else value
 
     @property
     def defines(self) -> bool:
@@ -211,8 +245,8 @@ class DocsInput(TargetInput):
 
     @field_validator("select")
     @classmethod
-    def _no_flags_select(cls, value: Any) -> Any:
-        return reject_flags(value)
+    def _selectors(cls, value: Any) -> Any:
+        return check_selectors(value)
 
 
 class DebugInput(ToolInput):
@@ -221,7 +255,7 @@ class DebugInput(ToolInput):
     @field_validator("target")
     @classmethod
     def _no_flags_target(cls, value: Any) -> Any:
-        return reject_flags(value)
+        return check_target(value)
 
 
 class RetryInput(TargetInput):
@@ -234,65 +268,3 @@ class ParseInput(TargetInput):
 
 class DepsInput(ToolInput):
     upgrade: bool = Field(default=False, description="Ignore package-lock.yml and resolve versions again (--upgrade).")
-
-
-_WRITE_SQL = re.compile(
-    r"\b(insert|update|delete|merge|create|drop|alter|truncate|grant|revoke|copy|attach|detach|call|vacuum|"
-    r"replace|install|load|export|import|pragma|set|use|checkpoint|comment)\b",
-    re.IGNORECASE,
-)
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-_LITERAL = r"\s*(?:'[^'{}%]*'|\"[^\"{}%]*\")\s*"
-# The only Jinja a preview query may hold: ref/source/var with literal arguments, and comments. Anything else
-# (blocks, filters, attribute access, macros) could run SQL of its own while dbt renders the query.
-_SAFE_JINJA = re.compile(
-    rf"^\{{\{{-?\s*(?:ref\({_LITERAL}(?:,{_LITERAL})?\)|source\({_LITERAL},{_LITERAL}\)|var\({_LITERAL}(?:,{_LITERAL})?\))\s*-?\}}\}}$"
-    r"|^\{#.*#\}$",
-    re.DOTALL,
-)
-
-
-def jinja_problem(sql: str) -> str | None:
-    """Why the Jinja in `sql` is not allowed in a read-only query, or None."""
-    for block in _JINJA.findall(sql):
-        if not _SAFE_JINJA.match(block):
-            return f"its Jinja {block[:60]!r} is not one of ref(), source() or var() with literal arguments"
-    stripped = _JINJA.sub(" ", sql)
-    if "{{" in stripped or "{%" in stripped or "{#" in stripped:
-        return "it has unbalanced Jinja delimiters"
-    return None
-
-
-def read_only_problem(sql: str) -> str | None:
-    """Why `sql` is not a single read-only query, or None when it is. Jinja is replaced before parsing."""
-    import sqlglot
-    from sqlglot import exp
-
-    if problem := jinja_problem(sql):
-        return problem
-    text = _JINJA.sub(lambda m: "__jinja__" if m.group(0).startswith("{{") else " ", sql).strip().rstrip(";").strip()
-    if not text:
-        return "the query is empty"
-    try:
-        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError:
-        statements = []
-        first = re.sub(r"^(\s|--[^\n]*\n|/\*.*?\*/)*", "", text, flags=re.DOTALL).split(None, 1)
-        if not first or first[0].lower() not in ("select", "with", "from", "values", "table"):
-            return "it does not start with select or with"
-        if _WRITE_SQL.search(_strip_strings(text)):
-            return "it contains a statement keyword that can change data"
-        return None
-    if len(statements) != 1:
-        return f"it holds {len(statements)} statements; give exactly one query"
-    statement = statements[0]
-    if not isinstance(statement, exp.Query):
-        return f"it is a {statement.key.upper()} statement, not a query"
-    for node in statement.walk():
-        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)):
-            return f"it contains {node.key.upper()}"
-    return None
-
-
-def _strip_strings(sql: str) -> str:
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)

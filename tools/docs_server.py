@@ -2,7 +2,9 @@
 
 dbt's own `docs serve` blocks its process and opens a browser; here a small threaded static HTTP server runs beside
 the MCP server until dbt_docs(stop=true) or until the MCP server exits. Only the target folder is served, only on
-loopback.
+loopback, and only to requests whose Host names that loopback address: a web page whose DNS name rebinds to
+127.0.0.1 sends its own name as Host and is refused, so it cannot read the manifest. Only the files the docs
+site loads are served (no listing of target/, no compiled SQL or run results).
 """
 
 from __future__ import annotations
@@ -10,14 +12,49 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from server.errors import ToolFailure
+
+
+SITE_FILES = frozenset({"/", "/index.html", "/manifest.json", "/catalog.json"})
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Only a Host that names our loopback socket; anything else is a rebound DNS name or a misdirected request."""
+    return (host or "").strip().lower() in (f"127.0.0.1:{port}", f"localhost:{port}")
+
+
+def path_allowed(target: str) -> bool:
+    return urlsplit(target).path in SITE_FILES
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
         pass  # stdout/stderr stay clean; requests are not worth a log line
+
+    def _refusal(self) -> tuple[HTTPStatus, str] | None:
+        if not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
+            return HTTPStatus.MISDIRECTED_REQUEST, "Host must be 127.0.0.1 or localhost with this port"
+        if not path_allowed(self.path):
+            return HTTPStatus.NOT_FOUND, "Not part of the docs site"
+        return None
+
+    def do_GET(self) -> None:
+        refusal = self._refusal()
+        if refusal:
+            self.send_error(*refusal)
+        else:
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        refusal = self._refusal()
+        if refusal:
+            self.send_error(*refusal)
+        else:
+            super().do_HEAD()
 
 
 class DocsServer:

@@ -267,7 +267,7 @@ class LineageService:
         path, rel = self._rel(inp.filepath)
         content = inp.content if inp.content is not None else read_text(path)
         if content is None:
-            raise ToolFailure("file_not_found", f"No file {rel} to take a baseline from.", "Give the file's current content as content, or a path that exists.")
+            raise ToolFailure("file_not_found", f"No file {inp.filepath} to take a baseline from.", "Give the file's current content as content, or a path that exists.")
         with self._lock:
             data = self._load()
             data[rel] = {"content": content, "started_at": time.time()}

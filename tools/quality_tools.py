@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from server.context import AppContext
 from server.errors import ToolFailure
@@ -17,7 +18,7 @@ from server.registration import ProgressReporter, ToolResult, add_tools
 from tools.authoring.files import FileChange, apply, project_path, read_text
 from tools.authoring.project import ProjectIndex, profile_dialect, project_index
 from tools.quality import checks, connascence
-from tools.quality.lint import LintOptions, SqlLinter, unified_diff
+from tools.quality.lint import LintOptions, SqlLinter, dialect_problem, unified_diff
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 FIX = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -34,6 +35,14 @@ class LintInput(Strict):
     rules: list[str] | None = Field(default=None, description="Only these rules (codes or names), e.g. ['LT01', 'aliasing'].")
     exclude_rules: list[str] | None = Field(default=None, description="Rules to skip.")
     templater: str = Field(default="jinja", description="jinja (dbt builtins, no warehouse, default) or dbt (needs sqlfluff-templater-dbt).")
+
+    @field_validator("dialect")
+    @classmethod
+    def known_dialect(cls, value: str | None) -> str | None:
+        problem = dialect_problem(value) if value is not None else None
+        if problem is not None:
+            raise PydanticCustomError("unknown_dialect", problem[0], {"hint": problem[1]})
+        return value
 
 
 class FixInput(LintInput):
@@ -221,7 +230,7 @@ class QualityTools:
             only = project_path(self.root, inp.path).relative_to(self.root).as_posix()
         index = await self._index()
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
-            raise ToolFailure("model_not_found", f"No model at {only}.", "Give a model's SQL path, or no path for the whole project.")
+            raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
         found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only))
         if inp.rules:
             found = [v for v in found if v.rule in inp.rules]

@@ -38,7 +38,7 @@ def project_path(root: Path, relative: str | Path) -> Path:
     resolved_root = root.resolve()
     resolved = candidate.resolve()  # follows symlinks that exist: a link leading out is caught here
     if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise ToolFailure("path_outside_project", f"{text} resolves to {resolved}, outside the project {resolved_root}.",
+        raise ToolFailure("path_outside_project", f"{text} leads outside the project.",  # never where a symlink points
                           "Use a path inside the project; '..' and symlinks that lead out are refused.")
     return resolved
 

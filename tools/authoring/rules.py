@@ -99,8 +99,8 @@ def parse_sql(sql: str, dialect: str) -> SqlShape:
     plain = neutralize(sql)
     try:
         statements = [s for s in sqlglot.parse(plain, read=dialect) if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        first = str(exc).splitlines()[0]
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ToolFailure("invalid_sql", f"The SQL does not parse ({dialect}): {first}",
                           "Fix the SQL; Jinja is allowed for ref(), source(), var(), config() and {% if is_incremental() %}.") from None
     if len(statements) != 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tools.authoring.inputs import (
 )
 from tools.authoring.project import DIALECTS, ProjectIndex, ProjectLayout, project_index
 from tools.authoring.results import AuthoringResult, FileOut
+from tools.dbt_engine.jinja_guard import JinjaFinding, agent_text_findings, blocking
 
 PERIODS = ("minute", "hour", "day")
 PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\s*=\s*.+)?$")
@@ -47,6 +48,7 @@ class Plan:
     compile_select: str | None = None  # compile this after parsing (model SQL)
     next_step: str | None = None
     expect: Callable[[ProjectIndex], list[str]] | None = None  # post-parse check: returns the unique_ids, raises if missing
+    finish: Callable[[], Awaitable[None]] | None = None  # last step after validation (e.g. load a seed); its failure rolls back
 
     def write(self, path: Path, content: str | None) -> None:
         for n, change in enumerate(self.changes):
@@ -61,6 +63,29 @@ class Plan:
             if change.path == path:
                 return change.content
         return read_text(path)
+
+
+def added_text(before: str | None, after: str | None) -> str:
+    """What a change adds to a file: all of a new file, else its added lines (the agent's part of the text)."""
+    if after is None:
+        return ""
+    if before is None:
+        return after
+    import difflib
+
+    return "".join(line[2:] for line in difflib.ndiff(before.splitlines(keepends=True), after.splitlines(keepends=True))
+                   if line.startswith("+ "))
+
+
+def plan_jinja_findings(changes: list[FileChange]) -> list[tuple[str, JinjaFinding]]:
+    """Statements, hooks and unlexable Jinja in what a plan adds to project files."""
+    found = []
+    for change in changes:
+        added = added_text(read_text(change.path), change.content)
+        if added:
+            yaml = change.path.suffix in (".yml", ".yaml")
+            found += [(change.path.name, f) for f in agent_text_findings(added, yaml=yaml)]
+    return found
 
 
 def properties_file(folder: Path, section: str, default_name: str) -> Path:
@@ -116,7 +141,19 @@ class AuthoringService:
         return layout, index
 
     # -- the one way files are written ----------------------------------------------------------------------
+    def _guard(self, plan: Plan) -> None:
+        """Authored text runs on every build: no statements or hooks unless the server allows them, and then listed."""
+        found = plan_jinja_findings(plan.changes)
+        refused = blocking([f for _, f in found], self.ctx.settings.jinja_statements_allowed)
+        if refused:
+            listed = "; ".join(f"{name} {f.describe()}" for name, f in found if f in refused)
+            raise ToolFailure("jinja_not_allowed", f"The authored text could run statements on every build: {listed[:600]}. Nothing was written.",
+                              "Write models as select queries using ref(), source() and macros without run_query/statement/hooks "
+                              "(the server setting DBT_AE_ALLOW_SQL_IN_JINJA=true lifts this).")
+        plan.notes += [f"runs on every build: {f.name} in {name} (line {f.line})" for name, f in found if f.kind == "hook"]
+
     async def commit(self, tool: str, plan: Plan, inp: AuthoringInput, progress: ProgressReporter) -> AuthoringResult:
+        self._guard(plan)
         diffs = plan_diffs(self.root, plan.changes)
         files = [FileOut(path=d.path, action=d.action, diff=d.diff or None) for d in diffs]
         if inp.dry_run:
@@ -128,13 +165,16 @@ class AuthoringService:
             after = await self.index(self._timeout(inp), progress)
             nodes = plan.expect(after) if plan.expect is not None else []
             if plan.compile_select:
-                reply = await self.engine.invoke(["compile", "--select", plan.compile_select], timeout=self._timeout(inp), progress=progress)
+                reply = await self.engine.invoke(["compile", "--select", plan.compile_select], timeout=self._timeout(inp), progress=progress,
+                                                 options={"guard": not self.ctx.settings.jinja_statements_allowed})
                 failing = [n for n in reply.payload.get("nodes", []) if n.get("status") in ("error", "fail")]
                 if not reply.success or failing:
                     message = (failing[0].get("message") if failing else None) or (reply.payload.get("exception") or {}).get("message") or "compile failed"
                     raise ToolFailure("dbt_compilation_error", f"dbt could not compile {plan.compile_select}: {message}",
                                       "Fix the SQL or Jinja and call again.")
                 validated = "parse+compile"
+            if plan.finish is not None:
+                await plan.finish()
         except BaseException as exc:
             applied.rollback()
             if isinstance(exc, ToolFailure):
@@ -600,7 +640,7 @@ class AuthoringService:
             local = Path(inp.local or "")
             folder = (self.root / local).resolve() if not local.is_absolute() else local.resolve()
             if not (folder / "dbt_project.yml").is_file():
-                raise ToolFailure("package_not_found", f"No dbt_project.yml in {folder}.", "Give the folder of a dbt package.")
+                raise ToolFailure("package_not_found", f"No dbt_project.yml in {inp.local}.", "Give the folder of a dbt package.")
             entry = {"local": inp.local}
             same = ("local", inp.local)
         await self._current(inp, progress)
@@ -650,7 +690,7 @@ class AuthoringService:
                                notes=[f"packages installed: {', '.join(installed) or 'none'}"], next_step=plan.next_step)
 
     # -- seeds and snapshots (the authoring forms of dbt_seed and dbt_snapshot) --------------------------------
-    async def seed(self, inp: Any, progress: ProgressReporter) -> AuthoringResult:
+    async def seed(self, inp: Any, progress: ProgressReporter, finish: Callable[[], Awaitable[None]] | None = None) -> AuthoringResult:
         name = inp.name
         rules.check_name(name, "Seed")
         if (inp.rows is None) == (inp.csv is None):
@@ -683,6 +723,7 @@ class AuthoringService:
         yaml_props.merge_entry(yaml_props.section(doc, "seeds"), entry)
         plan.write(props, doc.dump())
         plan.expect = self._expect_nodes([name], ("seed",))
+        plan.finish = finish
         return await self.commit("dbt_seed", plan, inp, progress)
 
     async def snapshot(self, inp: Any, progress: ProgressReporter) -> AuthoringResult:

@@ -185,8 +185,11 @@ class DbtEngine:
         timeout: float,
         progress: ProgressFn | None = None,
         reuse_manifest: bool = True,
+        options: dict[str, Any] | None = None,
     ) -> WorkerReply:
-        """Run one dbt command on the warm worker. Raises ToolFailure for calls that could not run at all."""
+        """Run one dbt command on the warm worker. Raises ToolFailure for calls that could not run at all.
+
+        options: `guard` (every statement dbt sends must be a read-only query), and the `preview` op's sql/model/limit."""
         self.check_project()
         deadline = time.monotonic() + timeout
         if self._lock.locked() and progress is not None:
@@ -199,7 +202,7 @@ class DbtEngine:
         finally:
             self._waiting -= 1
         try:
-            return await self._invoke_locked(args, target, vars_json, deadline, timeout, progress, reuse_manifest)
+            return await self._invoke_locked(args, target, vars_json, deadline, timeout, progress, reuse_manifest, options)
         finally:
             self._lock.release()
 
@@ -212,6 +215,7 @@ class DbtEngine:
         timeout: float,
         progress: ProgressFn | None,
         reuse_manifest: bool,
+        options: dict[str, Any] | None = None,
     ) -> WorkerReply:
         request_id = next(self._ids)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -227,6 +231,7 @@ class DbtEngine:
                 request = {
                     "id": request_id, "op": "invoke", "args": args,
                     "target": target or self.default_target, "vars": vars_json, "reuse_manifest": reuse_manifest,
+                    "options": options or {},
                 }
                 try:
                     proc.stdin.write((json.dumps(request) + "\n").encode())

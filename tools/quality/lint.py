@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import pkgutil
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -87,7 +88,7 @@ class SqlLinter:
                                       "Use templater='jinja' (the default: dbt builtins, no warehouse), or install sqlfluff-templater-dbt.") from None
             try:
                 config = FluffConfig.from_path(str(self.project_dir), overrides=overrides)
-            except SQLFluffUserError as exc:
+            except (SQLFluffUserError, KeyError) as exc:  # KeyError: a dialect sqlfluff does not know (e.g. in .sqlfluff)
                 raise ToolFailure("invalid_lint_config", f"sqlfluff refused the configuration: {exc}",
                                   "Check dialect, rules and the project's .sqlfluff.") from None
             linter = Linter(config=config)
@@ -114,6 +115,36 @@ class SqlLinter:
             linted = self._linter(options).lint_string(sql, fname=fname, fix=True)
             fixed, _ = linted.fix_string()
             return fixed
+
+
+def known_dialects() -> list[str]:
+    """sqlfluff's dialect labels, read from its dialects package without loading any of them (for hints only)."""
+    import sqlfluff.dialects
+
+    names = (m.name.removeprefix("dialect_") for m in pkgutil.iter_modules(sqlfluff.dialects.__path__) if m.name.startswith("dialect_"))
+    return sorted(n for n in names if not n.endswith("_keywords"))
+
+
+def dialect_problem(name: str) -> tuple[str, str] | None:
+    """(message, hint) when sqlfluff has no dialect `name`, asked before linting so a typo is an input error rather
+    than a crash inside sqlfluff; None when it has one, or when sqlfluff (an optional extra) is not installed.
+    The message does not repeat `name`: pydantic fills {placeholders} in it."""
+    try:
+        from sqlfluff.core.dialects import load_raw_dialect
+        from sqlfluff.core.errors import SQLFluffUserError
+    except ImportError:
+        return None
+    try:
+        load_raw_dialect(name)  # looks the label up in sqlfluff's own table before importing anything
+        return None
+    except SQLFluffUserError as exc:  # a retired label; sqlfluff names its successor
+        return "a retired sqlfluff dialect", str(exc)
+    except KeyError:
+        known = known_dialects()
+        guess = difflib.get_close_matches(name, known, n=1)
+        return ("not a dialect sqlfluff knows",
+                (f"Did you mean {guess[0]!r}? " if guess else "") + f"sqlfluff's dialects: {', '.join(known)}. "
+                "Or leave dialect out: the project's .sqlfluff, else its adapter, decides.")
 
 
 def to_violation(error: Any) -> Violation:

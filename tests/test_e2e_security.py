@@ -1,0 +1,176 @@
+"""Issue 10's findings 1-5 with their exact inputs, on a default and on a --read-only server over one built project.
+
+Each hostile call must come back as a typed error, leave every table as it was, write no file anywhere, and leave
+the project's files byte for byte unchanged. The database is read with duckdb directly after the server stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from conftest import copy_shop, error, ok, stdio_session
+
+pytestmark = pytest.mark.e2e
+
+PWN_FILES = [Path("/tmp/pwn.csv"), Path("/tmp/pwn_seed.csv"), Path("/tmp/pwn_compile.csv"), Path("/tmp/pwn_model.csv")]
+
+# A project macro that runs a statement: the agent's Jinja names nothing denied, so only the worker's statement
+# guard (second wall) can stop it.
+SNEAKY_MACRO = """{% macro sneaky() %}{% do run_query("create table main.sneaky as select 1 as x") %}{% endmacro %}\n"""
+
+SHOW_STATEMENTS = [
+    # 1. several statements behind strings the old regex did not know
+    "select x'41' as c, E'\\'' as a ; copy (select 'pwned' as x) to '/tmp/pwn.csv' ; select E'\\'' as b",
+    "select x'41' as c, E'\\'' as a ; drop table main.fct_orders ; select E'\\'' as b",
+    "select x'41' as c, E'\\'' as a ; create table main.pwned (y varchar) ; select E'\\'' as b",
+    # 2. files and the server's settings
+    "select content from read_text('/etc/passwd')",
+    "select * from read_csv('/etc/passwd')",
+    "select * from glob('/etc/*')",
+    "select * from duckdb_settings()",
+    "select current_setting('home_directory') as home",
+    "select * from information_schema.tables",
+    # Jinja that runs statements, inline
+    "{% do run_query('drop table main.fct_orders') %}select 1 as x",
+    "select 1 as x {{ sneaky() }}",
+]
+COMPILE_STATEMENTS = [
+    # 3. dbt_compile is read-only: it may not run statements from Jinja
+    "{% do run_query(\"copy (select 'pwned' as x) to '/tmp/pwn_compile.csv'\") %}select 1 as x",
+    "select {{ run_query('drop table main.fct_orders') }} as x",
+    "{% set a = adapter %}select {{ a['exe' ~ 'cute']('drop table main.fct_orders') }} as x",
+    "select 1 as x {{ sneaky() }}",
+]
+
+
+def project_state(project: Path) -> dict[str, str]:
+    """sha256 of every project file but build products and the database."""
+    return {
+        p.relative_to(project).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(project.rglob("*"))
+        if p.is_file() and not {"target", "logs"} & set(p.relative_to(project).parts) and ".duckdb" not in p.name
+    }
+
+
+def database_state(project: Path) -> dict[str, int]:
+    with duckdb.connect(str(project / "shop.duckdb"), read_only=True) as con:
+        tables = con.execute("select table_schema || '.' || table_name from information_schema.tables order by 1").fetchall()
+        return {name: con.execute(f"select count(*) from {name}").fetchone()[0] for (name,) in tables}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("security")
+
+
+async def _build(root: Path) -> tuple[Path, Path]:
+    project = root / "shop"
+    data_dir = root / "data"
+    if not project.exists():
+        copy_shop(root)
+        (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
+        data_dir.mkdir()
+        async with stdio_session(project, data_dir) as client:
+            assert ok(await client.call_tool("dbt_build", {}))["success"]
+    return project, data_dir
+
+
+async def _hostile_dbt_calls(client: Any) -> None:
+    for sql in SHOW_STATEMENTS:
+        failure = error(await client.call_tool("dbt_show", {"sql": sql}))
+        assert failure["code"] in ("not_read_only", "relation_not_allowed", "invalid_sql", "jinja_not_allowed"), (sql, failure)
+    for sql in COMPILE_STATEMENTS:
+        failure = error(await client.call_tool("dbt_compile", {"sql": sql}))
+        assert failure["code"] in ("not_read_only", "jinja_not_allowed"), (sql, failure)
+    # The second wall by itself: the project macro's statement is refused before it reaches the database.
+    sneaky = error(await client.call_tool("dbt_compile", {"sql": "select 1 as x {{ sneaky() }}"}))
+    assert sneaky["code"] == "not_read_only" and "CREATE" in sneaky["message"]
+    # What previews are for still works, on the read-only connection.
+    shown = ok(await client.call_tool("dbt_show", {"sql": "select count(*) as n from {{ ref('fct_orders') }}"}))
+    assert shown["rows"] == [[36]]
+    assert ok(await client.call_tool("dbt_show", {"model": "dim_customers", "limit": 3}))["row_count"] == 3
+    compiled = ok(await client.call_tool("dbt_compile", {"sql": "select * from {{ ref('fct_orders') }}"}))
+    assert "fct_orders" in compiled["nodes"][0]["compiled_sql"]
+
+
+async def test_hostile_inputs_on_a_default_server(built: Path) -> None:
+    project, data_dir = await _build(built)
+    for path in PWN_FILES:
+        path.unlink(missing_ok=True)
+    files_before, db_before = project_state(project), database_state(project)
+    async with stdio_session(project, data_dir) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["dbt_show"].annotations.read_only_hint is True
+        assert listed["dbt_compile"].annotations.read_only_hint is True
+        assert listed["dbt_test"].annotations.read_only_hint is False  # store_failures writes tables
+        await _hostile_dbt_calls(client)
+
+        # 4. authoring does not run (or keep) the agent's statements
+        model = error(await client.call_tool("dbt_model", {
+            "name": "fct_pwned", "layer": "marts",
+            "sql": "{% do run_query('drop table main.fct_orders') %}\nselect order_id from {{ ref('fct_orders') }}"}))
+        assert model["code"] == "jinja_not_allowed" and "run_query" in model["message"]
+        hooked = error(await client.call_tool("dbt_model", {
+            "name": "fct_hooked", "layer": "marts", "sql": "select order_id from {{ ref('fct_orders') }}",
+            "config": {"post_hook": "copy (select 1) to '/tmp/pwn_model.csv'"}}))
+        assert hooked["code"] == "jinja_not_allowed" and "post_hook" in hooked["message"]
+        macro = error(await client.call_tool("dbt_macro", {"name": "evil", "body": "{% do run_query('drop table main.fct_orders') %}"}))
+        assert macro["code"] == "jinja_not_allowed"
+
+        # 5. seed column types reach CREATE TABLE: a type grammar refuses SQL
+        injected = error(await client.call_tool("dbt_seed", {
+            "name": "pwn_seed", "csv": "code\nx\n",
+            "column_types": {"code": "varchar); copy (select 'pwned' as x) to '/tmp/pwn_seed.csv'; create table x (y varchar"}}))
+        assert injected["code"] == "invalid_input" and "column type" in injected["message"]
+        failed_load = error(await client.call_tool("dbt_seed", {"name": "typed_seed", "csv": "a\n1\n", "column_types": {"a": "not_a_type"}}))
+        assert failed_load["code"] == "dbt_database_error" and "put back" in failed_load["message"]
+        assert not (project / "seeds" / "typed_seed.csv").exists()
+    assert project_state(project) == files_before
+    assert database_state(project) == db_before
+    assert not [p for p in PWN_FILES if p.exists()]
+
+    # Defining a seed loads that seed only.
+    async with stdio_session(project, data_dir) as client:
+        defined = ok(await client.call_tool("dbt_seed", {"name": "country_codes", "rows": [{"code": "GB"}, {"code": "FR"}]}))
+        assert defined["success"] and [n["unique_id"] for n in defined["nodes"]] == ["seed.shop.country_codes"]
+
+
+async def test_hostile_inputs_on_a_read_only_server(built: Path) -> None:
+    project, data_dir = await _build(built)
+    for path in PWN_FILES:
+        path.unlink(missing_ok=True)
+    files_before, db_before = project_state(project), database_state(project)
+    async with stdio_session(project, data_dir, "--read-only") as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert not {"dbt_model", "dbt_macro", "dbt_seed", "dbt_build"} & set(listed)
+        assert all(tool.annotations.read_only_hint for name, tool in listed.items() if name.startswith("dbt_"))
+        await _hostile_dbt_calls(client)
+    assert project_state(project) == files_before
+    assert database_state(project) == db_before
+    assert not [p for p in PWN_FILES if p.exists()]
+
+
+async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: Path) -> None:
+    project, data_dir = await _build(built)
+    async with stdio_session(project, data_dir, "--allow-sql-in-jinja", "--toolsets", "dbt,authoring") as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["dbt_compile"].annotations.read_only_hint is False
+        assert listed["dbt_show"].annotations.read_only_hint is False
+        planned = ok(await client.call_tool("dbt_model", {
+            "name": "fct_hooked", "layer": "marts", "sql": "select order_id from {{ ref('fct_orders') }}",
+            "config": {"post_hook": "select 1"}, "dry_run": True}))
+        assert any("post_hook" in note and "every build" in note for note in planned["notes"]), planned
+        # Allowed means allowed: the macro's statement runs while dbt renders (the widening the README names),
+        # while the preview query itself still runs on the read-only connection.
+        assert ok(await client.call_tool("dbt_show", {"sql": "select 1 as x {{ sneaky() }}"}))["rows"] == [[1]]
+        written = error(await client.call_tool("dbt_show", {"sql": "select 1 as x; drop table main.fct_orders"}))
+        assert written["code"] in ("not_read_only", "invalid_sql")
+    state = database_state(project)
+    assert state["main.sneaky"] == 1 and state["main.fct_orders"] == 36
+    with duckdb.connect(str(project / "shop.duckdb")) as con:
+        con.execute("drop table main.sneaky")

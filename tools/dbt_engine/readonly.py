@@ -1,0 +1,189 @@
+"""Read-only by construction: what a preview may read, and the database connection that keeps it from writing.
+
+The database is the wall: on DuckDB a preview runs on its own connection opened `read_only=True` with external
+access disabled and the configuration locked, so no statement can write a table, read or write a file, attach a
+database or change a setting back. The checks here come second and fail closed: exactly one statement as the
+database's own parser counts it, a query that sqlglot cannot parse is refused, and every relation it reads is a
+CTE or a relation of the project (models, seeds, snapshots, sources) unless the server allows any relation.
+Runs inside the dbt worker (it needs the manifest and the adapter's credentials).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Functions that reveal the server's environment (paths, settings) rather than project data.
+DENIED_FUNCTIONS = ("current_setting", "getenv", "duckdb_", "pragma_", "which_secret", "read_", "glob(")
+RESOURCE_TYPES = ("model", "seed", "snapshot")
+# Table functions that generate rows and touch nothing outside the query.
+ROW_GENERATORS = ("range", "generate_series", "unnest")
+
+
+class PreviewRefused(Exception):
+    """A preview query that is not a single read-only query over project relations."""
+
+
+class StatementRefused(Exception):
+    """A statement dbt was about to send while rendering agent Jinja that is not a read-only query."""
+
+
+@dataclass(frozen=True)
+class ProjectRelations:
+    """Project relations as (database, schema, identifier), lower-cased, plus the bare identifiers."""
+
+    full: frozenset[tuple[str, str, str]]
+    names: frozenset[str]
+
+    def allows(self, catalog: str, schema: str, name: str) -> bool:
+        if not schema:
+            return name in self.names
+        return any(s == schema and n == name and (not catalog or d == catalog) for d, s, n in self.full)
+
+
+def project_relations(manifest: Any) -> ProjectRelations:
+    full: set[tuple[str, str, str]] = set()
+    for node in manifest.nodes.values():
+        if node.resource_type in RESOURCE_TYPES and node.config.materialized != "ephemeral":
+            full.add(((node.database or "").lower(), (node.schema or "").lower(), (node.alias or node.name).lower()))
+    for source in manifest.sources.values():
+        full.add(((source.database or "").lower(), (source.schema or "").lower(), (source.identifier or source.name).lower()))
+    return ProjectRelations(frozenset(full), frozenset(name for _, _, name in full))
+
+
+def preview_problem(sql: str, dialect: str, relations: ProjectRelations | None) -> tuple[str, str] | None:
+    """(error code, why) the compiled preview `sql` may not run, or None. `relations=None` allows any relation."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+        return "invalid_sql", f"it does not parse as {dialect} SQL ({str(exc).splitlines()[0][:200]}); previews must parse"
+    if len(statements) != 1:
+        return "not_read_only", f"it holds {len(statements)} statements; give exactly one query"
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
+        return "not_read_only", f"it is a {statement.key.upper()} statement, not a query"
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for node in statement.walk():
+        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Copy)):
+            return "not_read_only", f"it contains {node.key.upper()}"
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if f"{name}(".startswith(DENIED_FUNCTIONS):
+                return "relation_not_allowed", f"it calls {name}(), which reads the server's environment or files, not project data"
+        if isinstance(node, exp.Table):
+            if not isinstance(node.this, exp.Identifier):
+                function = node.this.name.lower() if isinstance(node.this, exp.Func) else ""
+                if function in ROW_GENERATORS or (isinstance(node.this, exp.Func) and node.this.sql_name().lower() in ROW_GENERATORS):
+                    continue
+                return "relation_not_allowed", f"it reads from {node.this.sql(dialect=dialect)[:80]!r}, which is not a table; previews read project relations"
+            if relations is None:
+                continue
+            name, schema, catalog = node.name.lower(), node.db.lower(), node.catalog.lower()
+            if not schema and name in ctes:
+                continue
+            if not relations.allows(catalog, schema, name):
+                shown = ".".join(p for p in (catalog, schema, name) if p)
+                return "relation_not_allowed", f"it reads {shown}, which is not a model, seed, snapshot or source of this project"
+    return None
+
+
+def statement_problem(sql: str, adapter_type: str) -> str | None:
+    """Second wall while agent Jinja renders: only single read-only queries (and transaction control) may be sent."""
+    text = sql.strip()
+    if not text:
+        return None
+    if adapter_type == "duckdb":
+        import duckdb
+
+        try:
+            statements = duckdb.extract_statements(text)
+        except duckdb.Error as exc:
+            return f"the database cannot parse it ({str(exc).splitlines()[0][:160]})"
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.TRANSACTION, duckdb.StatementType.EXPLAIN}
+        kinds = [s.type for s in statements]
+        if len(kinds) > 1 and any(k != duckdb.StatementType.TRANSACTION for k in kinds):
+            return f"it holds {len(kinds)} statements"
+        bad = [k for k in kinds if k not in allowed]
+        return f"it is a {bad[0].name} statement" if bad else None
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = [s for s in sqlglot.parse(text, read=adapter_type) if s is not None]
+    except Exception as exc:  # an unknown dialect or unparsable text fails closed
+        return f"it does not parse ({str(exc).splitlines()[0][:160]})"
+    if len(statements) != 1:
+        return f"it holds {len(statements)} statements"
+    statement = statements[0]
+    if isinstance(statement, (exp.Transaction, exp.Commit, exp.Rollback)):
+        return None
+    if not isinstance(statement, exp.Query) or any(
+            isinstance(n, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command))
+            for n in statement.walk()):
+        return f"it is a {statement.key.upper()} statement, not a read-only query"
+    return None
+
+
+def duckdb_database_path(credentials: Any, project_dir: Path) -> Path:
+    path = str(getattr(credentials, "path", "") or "")
+    if not path or path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
+        raise PreviewRefused(f"the target's DuckDB database is {path or 'in memory'!r}, which a separate read-only connection cannot open")
+    resolved = Path(path) if os.path.isabs(path) else project_dir / path
+    if not resolved.exists():
+        raise PreviewRefused(f"the target's DuckDB database {path!r} does not exist yet; build something first")
+    return resolved
+
+
+def close_duckdb_environment() -> None:
+    """DuckDB refuses a second configuration of an open file in one process: release dbt's handle (the next dbt call reopens it)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if env is not None:
+            env.close()
+
+
+def open_duckdb_read_only(credentials: Any, project_dir: Path) -> Any:
+    """A connection that cannot write, reach files or the network, or be reconfigured."""
+    import duckdb
+
+    database = duckdb_database_path(credentials, project_dir)
+    close_duckdb_environment()
+    con = duckdb.connect(str(database), read_only=True, config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    try:
+        for attachment in getattr(credentials, "attach", None) or []:
+            if attachment.type not in (None, "duckdb") or "://" in attachment.path or attachment.path.startswith("md:"):
+                continue
+            attached = Path(attachment.path) if os.path.isabs(attachment.path) else project_dir / attachment.path
+            alias = attachment.alias or attached.stem
+            con.execute(f"ATTACH '{str(attached).replace(chr(39), chr(39) * 2)}' AS \"{alias.replace(chr(34), chr(34) * 2)}\" (READ_ONLY)")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def run_duckdb_preview(con: Any, sql: str, limit: int) -> dict[str, Any]:
+    """Run one SELECT (as DuckDB's parser counts it) on the read-only connection; at most `limit` rows."""
+    import duckdb
+
+    from tools.dbt_engine.serialize import json_value
+
+    statements = con.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "nothing"
+        raise PreviewRefused(f"the database reads it as {len(statements)} statement(s) ({kinds}); a preview is exactly one SELECT")
+    relation = con.sql(sql)
+    columns = list(relation.columns)
+    types = [str(t) for t in relation.types]
+    rows = [[json_value(v) for v in row] for row in relation.limit(limit).fetchall()]
+    return {"columns": columns, "column_types": types, "rows": rows}
