@@ -33,6 +33,17 @@ SELECTOR_TERM = re.compile(r"^[\w.:+@*/,=?~\[\]-]+$")
 # precision `(10, 2)` and an optional array suffix. Nothing else can reach the CREATE TABLE dbt writes from it.
 COLUMN_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*){0,3}(\(\s*\d{1,4}\s*(,\s*\d{1,4}\s*)?\))?(\[\])?$")
 TARGET_NAME = re.compile(r"^[\w-]{1,128}$")
+# A column or schema name that dbt pastes into SQL unquoted (unique_key, updated_at, check_cols, schema).
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
+
+
+def check_identifiers(value: Any) -> Any:
+    """Names dbt writes into SQL as they are: plain identifiers only, so no value can carry SQL of its own."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if item is not None and item != "all" and not (isinstance(item, str) and IDENTIFIER.match(item)):
+            raise ValueError(f"{str(item)[:80]!r} is not a plain column or schema name (letters, digits, _; not starting with a digit)")
+    return value
 
 
 def check_selectors(value: Any) -> Any:
@@ -185,6 +196,11 @@ class SnapshotInput(ExecutionInput):
     target_schema: str | None = Field(default=None, description="Schema of the snapshot table (default 'snapshots').")
     description: str | None = Field(default=None, description="New snapshot's description.")
     dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+
+    @field_validator("unique_key", "updated_at", "check_cols", "target_schema")
+    @classmethod
+    def _identifiers(cls, value: Any) -> Any:
+        return check_identifiers(value)
 
     @property
     def defines(self) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tools.dbt_inputs import check_identifiers
 
 TestSpec = str | dict[str, Any]
 
@@ -53,6 +55,11 @@ class IncrementalInput(ModelBody):
         default="append_new_columns", description="What a new upstream column does to the existing table.")
     partition_by: dict[str, Any] | str | None = Field(default=None, description="Adapter-specific (BigQuery, Databricks, Spark): passed through to config().")
     cluster_by: list[str] | str | None = Field(default=None, description="Adapter-specific (BigQuery, Snowflake): passed through to config().")
+
+    @field_validator("unique_key", "updated_at")
+    @classmethod
+    def _identifiers(cls, value: Any) -> Any:
+        return check_identifiers(value)
 
 
 class FreshnessSpec(BaseModel):
