@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -11,8 +12,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from memory.keys import KeyError_, KeyPattern, parse_key, parse_pattern
-from memory.redact import redact_secrets
+from memory.keys import KeyError_, KeyPattern, MemoryKey, parse_key, parse_pattern
+from memory.redact import forbidden_character, redact_secrets
 from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter, ToolResult, add_tools
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dbt_ae_mcp.memory")
 
 LAYER_NAMES = ("short_term", "mid_term", "long_term")
+METADATA_MAX_CHARS = 256
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -138,7 +140,7 @@ class MemoryOut(BaseModel):
 class StoreResult(ToolResult):
     count: int = Field(description="Memories stored; `stored` may list fewer to fit the output budget.")
     stored: list[MemoryOut]
-    redactions: int = Field(description="Secrets masked before storing.")
+    redactions: int = Field(description="Secrets masked in text and metadata.")
     indexing: int = Field(default=0, description="Memories in the store still being embedded in the background; "
                           "durable already, and the next search or retrieve waits for them.")
 
@@ -234,8 +236,76 @@ class StatsResult(ToolResult):
 
 
 # -- logic ----------------------------------------------------------------------------------------------------
-def _failure_for_key(exc: KeyError_) -> ToolFailure:
-    return ToolFailure("invalid_key", str(exc), "Use '{agent}/{project}/{data_type}', e.g. 'dbt-analytics-engineer/shop/fct-orders-config'.")
+def _failure_for_key(exc: KeyError_, field: str | None = None) -> ToolFailure:
+    return ToolFailure("invalid_key", f"{field}: {exc}" if field else str(exc),
+                       exc.hint or "Use '{agent}/{project}/{data_type}', e.g. 'dbt-analytics-engineer/shop/fct-orders-config'.")
+
+
+@dataclass(frozen=True)
+class SentMemory:
+    """A memory as the agent sent it, with the names it gave the text and the metadata (errors name the field)."""
+
+    item: MemoryItem
+    text_field: str = "text"
+    meta_prefix: str = "metadata."
+
+
+@dataclass(frozen=True)
+class CleanMemory:
+    key: MemoryKey
+    text: str
+    metadata: dict[str, str]
+    redactions: int
+
+
+def refuse_characters(value: str, field: str, multiline: bool) -> None:
+    """Control and bidi characters are refused, not stripped: they hide or reorder what a reader sees (terminal
+    escapes, Trojan Source), and a silent fix would store something the agent did not send."""
+    bad = forbidden_character(value, multiline)
+    if bad is not None:
+        position, char = bad
+        allowed = " (newlines and tabs are allowed in the text)" if multiline else ""
+        raise ToolFailure("invalid_input", f"{field} contains the character {char} at position {position}.",
+                          f"Remove the {char.split(' ', 1)[0]} character from {field} and call again; control and "
+                          f"bidirectional-text characters are refused{allowed}.",
+                          {"field": field, "code_point": char.split(" ", 1)[0], "position": position})
+
+
+def clean_metadata(metadata: MemoryMetadata, prefix: str = "metadata.") -> tuple[dict[str, str], int]:
+    """Every field but the key: at most METADATA_MAX_CHARS, no control or bidi characters, secrets masked."""
+    clean: dict[str, str] = {}
+    masked = 0
+    for name, value in metadata.model_dump(exclude={"key"}, exclude_none=True).items():
+        field = f"{prefix}{name}"
+        if len(value) > METADATA_MAX_CHARS:
+            raise ToolFailure("invalid_input", f"{field} has {len(value)} characters; the limit is {METADATA_MAX_CHARS}.",
+                              f"Shorten {field} to a label; put the details in the memory's text.",
+                              {"field": field, "limit": METADATA_MAX_CHARS})
+        refuse_characters(value, field, multiline=False)
+        clean[name], count = redact_secrets(value)
+        masked += count
+    return clean, masked
+
+
+def clean_memory(sent: SentMemory, max_chars: int) -> CleanMemory:
+    """Checks one memory whole before anything is written, and masks its secrets; raises ToolFailure."""
+    item = sent.item
+    key_field = f"{sent.meta_prefix}key"
+    try:
+        key = parse_key(item.metadata.key)
+    except KeyError_ as exc:
+        raise _failure_for_key(exc, key_field) from None
+    metadata, masked = clean_metadata(item.metadata, sent.meta_prefix)
+    _check_layer(metadata.get("layer"))
+    text = item.text.replace("\r\n", "\n")
+    if not text.strip():
+        raise ToolFailure("empty_text", f"The text for {key} is empty.", "Store what was learned, in words.")
+    if len(text) > max_chars:
+        raise ToolFailure("text_too_large", f"The text for {key} has {len(text)} characters; the limit is {max_chars}.",
+                          "Store a summary, or split it under several keys.")
+    refuse_characters(text, sent.text_field, multiline=True)
+    text, in_text = redact_secrets(text)
+    return CleanMemory(key, text, metadata, masked + in_text)
 
 
 def _pattern(text: str) -> KeyPattern:
@@ -277,7 +347,7 @@ class MemoryTools:
         self.service = service
         self.max_chars = max_chars
 
-    def _items(self, inp: StoreInput) -> list[MemoryItem]:
+    def _items(self, inp: StoreInput) -> list[SentMemory]:
         forms = [inp.items is not None, inp.text is not None or inp.metadata is not None, inp.key is not None or inp.value is not None]
         if sum(forms) != 1:
             raise ToolFailure("invalid_input", "Give one form: text+metadata, key+value, or items.",
@@ -285,35 +355,21 @@ class MemoryTools:
         if inp.items is not None:
             if not inp.items:
                 raise ToolFailure("invalid_input", "items is empty.", "Pass at least one item.")
-            return inp.items
+            return [SentMemory(item, f"items[{n}].text", f"items[{n}].metadata.") for n, item in enumerate(inp.items)]
         if inp.key is not None or inp.value is not None:
             if inp.key is None or inp.value is None:
                 raise ToolFailure("invalid_input", "The short form needs both key and value.", "Pass key='a/b/c' and value='…'.")
-            return [MemoryItem(text=inp.value, metadata=MemoryMetadata(key=inp.key))]
+            return [SentMemory(MemoryItem(text=inp.value, metadata=MemoryMetadata(key=inp.key)), "value", "")]
         if inp.text is None or inp.metadata is None:
             raise ToolFailure("invalid_input", "text needs metadata with a key (and metadata needs text).", "Pass both text and metadata.key.")
-        return [MemoryItem(text=inp.text, metadata=inp.metadata)]
+        return [SentMemory(MemoryItem(text=inp.text, metadata=inp.metadata))]
 
     async def store(self, inp: StoreInput, progress: ProgressReporter) -> StoreResult:
         from memory.store import NewMemory
 
-        new: list[Any] = []
-        redactions = 0
-        for item in self._items(inp):
-            try:
-                key = parse_key(item.metadata.key)
-            except KeyError_ as exc:
-                raise _failure_for_key(exc) from None
-            _check_layer(item.metadata.layer)
-            if not item.text.strip():
-                raise ToolFailure("empty_text", f"The text for {key} is empty.", "Store what was learned, in words.")
-            if len(item.text) > self.max_chars:
-                raise ToolFailure("text_too_large", f"The text for {key} has {len(item.text)} characters; the limit is {self.max_chars}.",
-                                  "Store a summary, or split it under several keys.")
-            text, masked = redact_secrets(item.text)
-            redactions += masked
-            meta = {k: v for k, v in item.metadata.model_dump().items() if k != "key" and v is not None}
-            new.append(NewMemory(key=key, text=text, metadata=meta))
+        cleaned = [clean_memory(sent, self.max_chars) for sent in self._items(inp)]  # all checked before any is written
+        new = [NewMemory(key=c.key, text=c.text, metadata=c.metadata) for c in cleaned]
+        redactions = sum(c.redactions for c in cleaned)
         store = await anyio.to_thread.run_sync(self.service.get)
         stored = await anyio.to_thread.run_sync(store.store, new)
         indexing = await anyio.to_thread.run_sync(store.pending)
