@@ -205,8 +205,11 @@ class MemoryStore:
             return
         assert self.path is not None
         self.path.mkdir(parents=True, exist_ok=True)
+        # Creating the store (Chroma's SQLite schema, the collection) is a write: two processes doing it under
+        # shared locks race ("table collections already exists", "database is locked").
+        creating = not (self.path / "chroma.sqlite3").exists()
         with open(self._lock_path(), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive or creating else fcntl.LOCK_SH)
             try:
                 generation = self._read_generation()
                 if self._collection is None or generation != self._generation_seen:
