@@ -98,6 +98,17 @@ async def _hostile_dbt_calls(client: Any) -> None:
     assert "fct_orders" in compiled["nodes"][0]["compiled_sql"]
 
 
+async def _hostile_protocol_calls(client: Any) -> None:
+    """Finding 7: typos and input the SDK or sqlglot rejects come back typed, and nothing runs."""
+    typo = error(await client.call_tool("dbt_list", {"selct": "fct_orders"}))
+    assert typo["code"] == "invalid_input" and "'select'" in typo["message"]
+    assert error(await client.call_tool("dbt_show", {"sql": "select 1 /* /* */ as a"}))["code"] == "invalid_sql"
+    assert error(await client.call_tool("sql_lint", {"sql": "select 1", "dialect": "; rm -rf /"}))["code"] == "invalid_input"
+    assert error(await client.call_tool("dbt_lst", {}))["code"] == "unknown_tool"
+    # Finding 6 on any server: a key with control characters is refused by every memory tool.
+    assert error(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop\u0000/x"}))["code"] in ("invalid_key", "invalid_input")
+
+
 async def test_hostile_inputs_on_a_default_server(built: Path) -> None:
     project, data_dir = await _build(built)
     for path in PWN_FILES:
@@ -109,6 +120,20 @@ async def test_hostile_inputs_on_a_default_server(built: Path) -> None:
         assert listed["dbt_compile"].annotations.read_only_hint is True
         assert listed["dbt_test"].annotations.read_only_hint is False  # store_failures writes tables
         await _hostile_dbt_calls(client)
+        await _hostile_protocol_calls(client)
+        typo_build = error(await client.call_tool("dbt_build", {"selct": "stg_orders"}))
+        assert typo_build["code"] == "invalid_input"
+
+        # 6. memory keeps no secrets, and refuses keys that look like one
+        stored = ok(await client.call_tool("memory_store", {"text": "the prod db password is hunter2", "metadata": {
+            "key": "dbt-analytics-engineer/shop/db-notes", "intent": "token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"}}))
+        assert stored["redactions"] == 2
+        kept = ok(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop/db-notes"}))
+        assert "hunter2" not in str(kept) and "ghp_0123" not in str(kept)
+        assert error(await client.call_tool("memory_store", {
+            "key": "dbt-analytics-engineer/AKIAIOSFODNN7EXAMPLE/notes", "value": "x"}))["code"] == "invalid_key"
+        assert error(await client.call_tool("memory_store", {"text": "x", "metadata": {
+            "key": "dbt-analytics-engineer/shop/x", "namespace": "n" * 1_000_000}}))["code"] == "invalid_input"
 
         # 4. authoring does not run (or keep) the agent's statements
         model = error(await client.call_tool("dbt_model", {
@@ -149,7 +174,9 @@ async def test_hostile_inputs_on_a_read_only_server(built: Path) -> None:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert not {"dbt_model", "dbt_macro", "dbt_seed", "dbt_build"} & set(listed)
         assert all(tool.annotations.read_only_hint for name, tool in listed.items() if name.startswith("dbt_"))
+        assert "memory_store" not in listed
         await _hostile_dbt_calls(client)
+        await _hostile_protocol_calls(client)
     assert project_state(project) == files_before
     assert database_state(project) == db_before
     assert not [p for p in PWN_FILES if p.exists()]
