@@ -509,7 +509,8 @@ def timed_methods(store: Any) -> Iterator[dict[str, list[float]]]:
 def profile_search(store: Any, queries: list[str]) -> dict[str, Any]:
     """Per query: total, and the parts spent in the embedder, Chroma's query, the $contains gets and count()."""
     from memory.ranking import identifiers
-    from memory.tools import MemoriesResult, _out
+    from memory.results import MemoriesResult
+    from memory.service import _out
     from server.registration import render_result
     from server.settings import Settings
 
@@ -549,7 +550,7 @@ def chroma_variants(store: Any, queries: list[str]) -> dict[str, Any]:
     """Chroma calls as our search makes them, and variants of them, on the same query vectors: what each costs."""
     import numpy as np
     from memory.ranking import identifiers
-    from memory.store import live_condition
+    from memory.records import live_condition
 
     vectors = [store._embed([q])[0] for q in queries]
     idents = [(identifiers(q) or [None])[0] for q in queries]

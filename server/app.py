@@ -12,17 +12,17 @@ from server.context import AppContext
 from server.http_security import auth_options, http_run_options
 from server.registration import ToolServer
 from server.settings import Settings
-from tools.dbt_engine.engine import DbtEngine
+from tools.dbt.engine.engine import DbtEngine
 
 log = logging.getLogger("dbt_ae_mcp")
 
 # toolset name -> module with register(app, ctx)
 TOOLSET_MODULES = {
-    "dbt": "tools.dbt_commands",
+    "dbt": "tools.dbt.tools",
     "memory": "memory.tools",
-    "authoring": "tools.authoring_tools",
-    "quality": "tools.quality_tools",
-    "lineage": "tools.lineage_tools",
+    "authoring": "tools.authoring.tools",
+    "quality": "tools.quality.tools",
+    "lineage": "tools.lineage.tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from server.settings import Settings
-from tools.dbt_engine.engine import DbtEngine
+from tools.dbt.engine.engine import DbtEngine
 
 
 T = TypeVar("T")

@@ -7,6 +7,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -260,15 +261,28 @@ def add_tool(
     app.add_tool(tool_fn, name=name, description=description, annotations=annotations)
 
 
-def add_tools(app: MCPServer, specs: list[tuple[str, str, type[BaseModel], type[ToolResult], Any, ToolAnnotations, bool]],
-              *, read_only: bool, token_budget: int) -> list[str]:
-    """Register (name, description, input model, output model, handler, annotations, writes) specs; in read-only
-    mode the ones that write are left out. Returns the registered names."""
+@dataclass(frozen=True)
+class ToolSpec:
+    """One row of a toolset's registration table (its tools.py)."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[ToolResult]
+    method: str  # the handler: this method of the toolset's service, called as (input, progress)
+    annotations: ToolAnnotations
+    writes: bool  # left out in read-only mode
+
+
+def register_tools(app: MCPServer, specs: list[ToolSpec], handler_for: Callable[[ToolSpec], Any], *, read_only: bool,
+                   token_budget: int, annotations_for: Callable[[ToolSpec], ToolAnnotations] | None = None) -> list[str]:
+    """Register a toolset's table; in read-only mode the rows that write are left out. Returns the registered names."""
     names = []
-    for name, description, input_model, output_model, handler, tool_annotations, writes in specs:
-        if read_only and writes:
+    for spec in specs:
+        if read_only and spec.writes:
             continue
-        add_tool(app, name=name, description=description, input_model=input_model, output_model=output_model,
-                 handler=handler, annotations=tool_annotations, token_budget=token_budget)
-        names.append(name)
+        add_tool(app, name=spec.name, description=spec.description, input_model=spec.input_model, output_model=spec.output_model,
+                 handler=handler_for(spec), annotations=annotations_for(spec) if annotations_for else spec.annotations,
+                 token_budget=token_budget)
+        names.append(spec.name)
     return names

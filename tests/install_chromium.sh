@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the docs-site test (tests/test_e2e_docs.py): Debian's `chromium` package. Idempotent.
+# Headless Chromium for the docs-site test (tests/test_dbt_docs_e2e.py): Debian's `chromium` package. Idempotent.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then
     echo "chromium present: $(chromium --version 2>/dev/null || true)"

@@ -72,7 +72,7 @@ def test_word_scores() -> None:
 
 
 def test_memory_results_fit_keep_pagination_honest() -> None:
-    from memory.tools import DeleteResult, KeyListResult, MemoriesResult, MemoryOut
+    from memory.results import DeleteResult, KeyListResult, MemoriesResult, MemoryOut
 
     page = MemoriesResult(memories=[MemoryOut(key=f"a/b/k{i}", text="x" * 1200) for i in range(200)], count=500, offset=100, next_cursor="300")
     fitted = page.fit(30_000)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from tools.dbt_inputs import check_identifiers
+from server.inputs import StrictInput
+from tools.dbt.inputs import check_identifiers
 
 TestSpec = str | dict[str, Any]
 
 
-class AuthoringInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AuthoringInput(StrictInput):
     dry_run: bool = Field(default=False, description="Return the planned files and a diff; write nothing.")
     timeout_seconds: float | None = Field(default=None, gt=0, le=3600, description="Limit for the dbt validation of this call.")
 
 
-class ColumnSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ColumnSpec(StrictInput):
     name: str = Field(description="Output column name.", examples=["order_id"])
     expression: str | None = Field(default=None, description="SQL for the column when it is not selected as is, e.g. 'cast(id as integer)'.")
     description: str | None = Field(default=None, description="Column description for the docs.")
@@ -62,14 +61,12 @@ class IncrementalInput(ModelBody):
         return check_identifiers(value)
 
 
-class FreshnessSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FreshnessSpec(StrictInput):
     warn_after: dict[str, Any] | None = Field(default=None, description="{'count': 12, 'period': 'hour'}")
     error_after: dict[str, Any] | None = Field(default=None, description="{'count': 24, 'period': 'hour'}")
 
 
-class SourceTableSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SourceTableSpec(StrictInput):
     name: str = Field(description="Table name as dbt refers to it.", examples=["orders"])
     identifier: str | None = Field(default=None, description="The table's real name in the warehouse, when it differs.")
     description: str | None = Field(default=None, description="Table description for the docs.")
@@ -98,8 +95,7 @@ class MacroInput(AuthoringInput):
     argument_descriptions: dict[str, str] = Field(default_factory=dict, description="Description per parameter name.")
 
 
-class ColumnTests(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ColumnTests(StrictInput):
     column: str = Field(description="The model column to test.")
     tests: list[TestSpec] = Field(description="Tests for the column.")
 
@@ -111,8 +107,7 @@ class DataQualityInput(AuthoringInput):
     use_dbt_utils: bool | None = Field(default=None, description="Use dbt_utils' tests (when installed) instead of the shipped ones; default: when installed.")
 
 
-class OwnerSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OwnerSpec(StrictInput):
     name: str | None = Field(default=None, description="Owner's name or team.")
     email: str | None = Field(default=None, description="Owner's email.")
 

@@ -1,136 +1,21 @@
-"""The quality toolset: sql_lint, sql_fix (sqlfluff), analyze_file (connascence), project_check (guardrails)."""
+"""The quality toolset's logic: lint and fix with sqlfluff, connascence analysis, the project's guardrail checks and metrics."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
-from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
 
 from server.context import AppContext
 from server.errors import ToolFailure
-from server.registration import ProgressReporter, ToolResult, add_tools
+from server.registration import ProgressReporter
 from tools.authoring.files import FileChange, apply, project_path, read_text
 from tools.authoring.project import ProjectIndex, profile_dialect, project_index
 from tools.quality import checks, connascence
-from tools.quality.lint import LintOptions, SqlLinter, dialect_problem, unified_diff
-
-READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-FIX = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LintInput(Strict):
-    path: str | None = Field(default=None, description="A SQL file in the project (relative path), e.g. models/marts/fct_orders.sql.")
-    sql: str | None = Field(default=None, description="SQL text to lint instead of a file (unsaved work).")
-    dialect: str | None = Field(default=None, description="sqlfluff dialect; default: the project's .sqlfluff, else the profile's adapter, else duckdb.")
-    rules: list[str] | None = Field(default=None, description="Only these rules (codes or names), e.g. ['LT01', 'aliasing'].")
-    exclude_rules: list[str] | None = Field(default=None, description="Rules to skip.")
-    templater: str = Field(default="jinja", description="jinja (dbt builtins, no warehouse, default) or dbt (needs sqlfluff-templater-dbt).")
-
-    @field_validator("dialect")
-    @classmethod
-    def known_dialect(cls, value: str | None) -> str | None:
-        problem = dialect_problem(value) if value is not None else None
-        if problem is not None:
-            raise PydanticCustomError("unknown_dialect", problem[0], {"hint": problem[1]})
-        return value
-
-
-class FixInput(LintInput):
-    write: bool = Field(default=False, description="Write the fixed SQL back to path (atomically). Default: only return it.")
-
-
-class AnalyzeInput(Strict):
-    filePath: str = Field(description="The model's SQL file, relative to the project (the seed prompt's analyze_file).")
-
-
-class CheckInput(Strict):
-    path: str | None = Field(default=None, description="One model file to check; default: the whole project.")
-    rules: list[str] | None = Field(default=None, description="Only these rule ids.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
-    limit: int = Field(default=100, ge=1, le=1000, description="Most violations per page.")
-
-
-class MetricsInput(Strict):
-    pass
-
-
-class MetricsResult(ToolResult):
-    metrics: dict[str, dict[str, Any]] = Field(description="Per metric: value (None when its source does not exist yet), source, details.")
-
-    def summary(self) -> str:
-        return "project_metrics: " + ", ".join(f"{k}={v['value']}" for k, v in self.metrics.items())
-
-
-class LintResult(ToolResult):
-    path: str | None
-    dialect: str
-    violations: list[dict[str, Any]] = Field(description="code, rule, line, position, description, severity, fixable.")
-    count: int
-    cached: bool = Field(description="Served from the cache (same content and configuration).")
-    elapsed_ms: float
-
-    def summary(self) -> str:
-        lines = [f"{self.path or 'sql'}: {self.count} violation(s) ({self.dialect}{', cached' if self.cached else ''})"]
-        lines += [f"- L{v['line']}:{v['position']} {v['code']} {v['description']}" for v in self.violations[:30]]
-        return "\n".join(lines)
-
-    def fit(self, limit_chars: int) -> "LintResult":
-        fitted = self
-        while len(fitted.model_dump_json()) > limit_chars and fitted.violations:
-            fitted = fitted.model_copy(update={"violations": fitted.violations[: len(fitted.violations) // 2]})
-        return fitted
-
-
-class FixResult(ToolResult):
-    path: str | None
-    fixed_sql: str
-    diff: str
-    changed: bool
-    written: bool
-    remaining: list[dict[str, Any]] = Field(description="Violations sqlfluff could not fix.")
-
-    def summary(self) -> str:
-        verb = "wrote" if self.written else ("would change" if self.changed else "nothing to fix in")
-        return f"{verb} {self.path or 'sql'}; {len(self.remaining)} violation(s) remain\n{self.diff[:3000]}"
-
-
-class AnalyzeResult(ToolResult):
-    path: str
-    findings: list[dict[str, Any]] = Field(description="kind, strength (1-5), locality, line, message, fix, related.")
-    by_kind: dict[str, int]
-
-    def summary(self) -> str:
-        lines = [f"{self.path}: {len(self.findings)} connascence finding(s) {self.by_kind}"]
-        lines += [f"- L{f['line']} {f['kind']} (strength {f['strength']}, {f['locality']}): {f['message']}" for f in self.findings[:30]]
-        return "\n".join(lines)
-
-
-class CheckResult(ToolResult):
-    violations: list[dict[str, Any]] = Field(description="rule, severity, node, path, message, line.")
-    total: int
-    errors: int
-    warnings: int
-    by_rule: dict[str, int] = Field(description="Count per rule id (every rule listed, 0 when clean).")
-    rules: dict[str, str] = Field(description="Rule id -> what it checks.")
-    elapsed_s: float
-    next_cursor: str | None = None
-
-    def summary(self) -> str:
-        failing = {k: v for k, v in self.by_rule.items() if v}
-        lines = [f"project_check: {self.total} violation(s), {self.errors} error(s), {self.warnings} warning(s) in {self.elapsed_s:.2f}s"
-                 + (f"; by rule {failing}" if failing else "; every rule passes")]
-        lines += [f"- {v['severity'].upper()} {v['rule']} {v['path']}: {v['message']}" for v in self.violations[:30]]
-        return "\n".join(lines)
+from tools.quality.inputs import AnalyzeInput, CheckInput, FixInput, LintInput, MetricsInput
+from tools.quality.lint import LintOptions, SqlLinter, unified_diff
+from tools.quality.results import AnalyzeResult, CheckResult, FixResult, LintResult, MetricsResult
 
 
 class QualityTools:
@@ -246,30 +131,9 @@ class QualityTools:
 
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
+        from tools.dbt.history import RunHistory
         from tools.quality.metrics import compute
-        from tools.run_history import RunHistory
 
         index = await self._index()
         history = RunHistory(self.ctx.settings.data_dir, self.root).load()
         return MetricsResult(metrics=await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text)))
-
-
-def register(app: MCPServer, ctx: AppContext) -> list[str]:
-    tools = QualityTools(ctx)
-    specs: list[tuple[str, str, type[BaseModel], type[ToolResult], Any, ToolAnnotations, bool]] = [
-        ("sql_lint", "Lint SQL with sqlfluff (dialect from the project, jinja templater with dbt builtins; the project's .sqlfluff "
-         "applies). Per violation: code, rule, line, position, description, severity, fixable. Cached by content and config.",
-         LintInput, LintResult, tools.lint, READ, False),
-        ("sql_fix", "Fix what sqlfluff can fix: returns the fixed SQL and a unified diff; writes the file (atomically) only with write=true.",
-         FixInput, FixResult, tools.fix, FIX, True),
-        ("analyze_file", "Connascence analysis of a model: position (GROUP BY 1, select *), meaning (magic literals), name (hard-coded "
-         "relations), algorithm (logic copied across models), identity (untested incremental key), timing (now()) with lines and fixes.",
-         AnalyzeInput, AnalyzeResult, tools.analyze, READ, False),
-        ("project_check", "Check the project (or one model) against the guardrails: no select *, no hard-coded filters, primary keys "
-         "tested, descriptions, incremental logic, layering, source freshness, naming, test coverage. Rule ids follow "
-         "dbt-project-evaluator; counts per rule; no warehouse needed.", CheckInput, CheckResult, tools.check, READ, False),
-        ("project_metrics", "The seed prompt's metrics: models_built, models_failed, build_duration_avg/p95, test_pass_rate, "
-         "data_freshness_sla, schema_compliance, documentation_coverage, incremental_models_ratio, query_efficiency, from dbt's "
-         "artifacts, the manifest and this server's run history.", MetricsInput, MetricsResult, tools.metrics, READ, False),
-    ]
-    return add_tools(app, specs, read_only=ctx.settings.read_only, token_budget=ctx.token_budget)

@@ -6,7 +6,9 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from server.inputs import StrictInput
 
 Selector = str | list[str] | None
 
@@ -70,8 +72,7 @@ def selection_terms(value: Selector) -> list[str]:
     return [term for item in items for term in item.split() if term]
 
 
-class ToolInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ToolInput(StrictInput):
 
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=86400, description="Give up (and restart the dbt worker) after this many seconds. Default: the server's setting."

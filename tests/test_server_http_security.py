@@ -19,7 +19,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from conftest import REPO, copy_shop, error, free_port, serve_args, stop_process, wait_for_port
 from tools.authoring.files import project_path
 from server.errors import ToolFailure
-from tools.docs_server import DocsServer
+from tools.dbt.docs_server import DocsServer
 
 pytestmark = pytest.mark.e2e
 

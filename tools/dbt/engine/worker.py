@@ -24,16 +24,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DBT_USE_COLORS", "false")
 
-from tools.dbt_engine.serialize import classify_exception, serialize_result  # noqa: E402
+from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
+from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint  # noqa: E402
+from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
 
-# Commands that can run on the warm manifest instead of parsing the project again.
-MANIFEST_COMMANDS = {"run", "test", "build", "compile", "seed", "snapshot", "show", "list", "ls", "source", "docs", "retry"}
-SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "logs", "target", ".pytest_cache"}
-WATCHED_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py", ".jinja", ".jinja2", ".json"}
 PROGRESS_EVENTS = {"NodeStart", "NodeFinished"}
-# Read-type commands skip rewriting manifest.json/run_results.json and warming the relation cache: on a warm
-# worker those two steps are most of a compile's time (0.45 s -> 0.1 s on the demo project).
-FAST_FLAGS = {"compile": ["--no-write-json", "--no-populate-cache"], "show": ["--no-write-json", "--no-populate-cache"]}
 
 
 def send(message: dict[str, Any]) -> None:
@@ -41,39 +36,7 @@ def send(message: dict[str, Any]) -> None:
     _CHANNEL.flush()
 
 
-def project_fingerprint(project_dir: Path, profiles_dir: Path) -> tuple:
-    """Cheap change detector: (path, mtime, size) of every file dbt could read. Milliseconds on real projects."""
-    entries: list[tuple[str, int, int]] = []
-    stack = [project_dir]
-    while stack:
-        current = stack.pop()
-        try:
-            with os.scandir(current) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in SKIP_DIRS:
-                            stack.append(Path(entry.path))
-                    elif os.path.splitext(entry.name)[1] in WATCHED_SUFFIXES:
-                        st = entry.stat()
-                        entries.append((entry.path, st.st_mtime_ns, st.st_size))
-        except OSError:
-            continue
-    profiles = profiles_dir / "profiles.yml"
-    if profiles.exists():
-        st = profiles.stat()
-        entries.append((str(profiles), st.st_mtime_ns, st.st_size))
-    entries.sort()
-    return tuple(entries)
-
-
-def drop_inline_nodes(manifest: Any) -> None:
-    """An inline query that failed to parse stays in the manifest and breaks every later inline query; drop it."""
-    for table in (manifest.nodes, manifest.disabled):
-        for unique_id in [key for key in table if key.startswith("sql_operation.")]:
-            table.pop(unique_id, None)
-
-
-class Worker:
+class Worker(PreviewOp):
     def __init__(self, project_dir: Path, profiles_dir: Path) -> None:
         from dbt.cli.main import dbtRunner  # the slow import, paid once
 
@@ -121,7 +84,7 @@ class Worker:
 
     def check_statement(self, sql: str) -> None:
         """Raised from dbt's SQLQuery event, which fires before the statement reaches the database."""
-        from tools.dbt_engine.readonly import StatementRefused, statement_problem
+        from tools.dbt.engine.readonly import StatementRefused, statement_problem
 
         problem = statement_problem(sql, self.adapter_type())
         if problem:
@@ -184,7 +147,7 @@ class Worker:
             error = self.ensure_manifest(target, vars_json)
             if error is not None:
                 return {"ok": False, "error": error, "events": self.events}
-            from tools.dbt_engine.describe import describe
+            from tools.dbt.engine.describe import describe
 
             return {"ok": True, "success": True, "payload": describe(self.manifest), "events": self.events}
         if command == "preview":
@@ -217,79 +180,6 @@ class Worker:
         if result.exception is not None:
             payload["exception"] = classify_exception(result.exception, self.events)
         return {"ok": True, "success": bool(result.success), "payload": payload, "events": self.events}
-
-
-    def preview(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
-        """Compile (with the statement guard on), check, then run on a connection the database keeps read-only."""
-        from tools.dbt_engine import readonly
-
-        error = self.ensure_manifest(target, vars_json)
-        if error is not None:
-            return {"ok": False, "error": error, "events": self.events}
-        drop_inline_nodes(self.manifest)
-        if options.get("sql") is not None:
-            args = ["compile", f"--inline={options['sql']}"]
-        else:
-            args = ["compile", "--select", str(options.get("model")), "--indirect-selection", "empty"]
-        args += FAST_FLAGS["compile"] + self.base_flags()
-        if target:
-            args += ["--target", target]
-        if vars_json:
-            args += ["--vars", vars_json]
-        started = time.perf_counter()
-        result = self._invoke(args, manifest=self.manifest)
-        if self.refused:
-            return {"ok": False, "events": self.events}
-        if result.result is None and result.exception is not None:
-            return {"ok": False, "error": classify_exception(result.exception, self.events), "events": self.events}
-        payload = serialize_result("compile", result.result, self.project_dir)
-        nodes = payload.get("nodes") or []
-        if not result.success or not nodes or nodes[0].get("status") not in ("success", None):
-            payload["elapsed_s"] = round(time.perf_counter() - started, 4)
-            return {"ok": True, "success": False, "payload": payload, "events": self.events}
-        sql = nodes[0].get("compiled_sql") or ""
-        adapter_type = self.adapter_type()
-        if adapter_type != "duckdb":
-            return {"ok": False, "error": {
-                "code": "preview_unavailable", "hint": "Use dbt_build and the warehouse's own tools to inspect data.",
-                "message": f"Previews run only where the server can make the database enforce read-only; the {adapter_type} adapter is not supported yet."}}
-        relations = None if options.get("any_relation") else readonly.project_relations(self.manifest)
-        problem = readonly.preview_problem(sql, adapter_type, relations)
-        if problem:
-            code, reason = problem
-            hint = {"relation_not_allowed": "Read models, seeds, snapshots and sources through ref()/source() (dbt_list shows them).",
-                    "invalid_sql": "Rewrite the query in plain SQL the server can parse (one select/with query)."}.get(
-                code, "Pass one select/with query over ref()/source() relations; change data through models and dbt_build.")
-            return {"ok": False, "events": self.events, "error": {
-                "code": code, "message": f"The preview query was refused: {reason}.", "compiled_sql": sql[:2000], "hint": hint}}
-        from dbt.adapters.factory import FACTORY
-
-        adapter = FACTORY.adapters.get(adapter_type)
-        if adapter is None:
-            return {"ok": False, "error": {"code": "internal_error", "message": "the dbt adapter is not loaded", "hint": "Call again."}}
-        try:
-            con = readonly.open_duckdb_read_only(adapter.config.credentials, self.project_dir)
-        except readonly.PreviewRefused as exc:
-            return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot preview: {exc}.",
-                                           "hint": "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables."}}
-        try:
-            table = readonly.run_duckdb_preview(con, sql, int(options.get("limit") or 10))
-        except readonly.PreviewRefused as exc:
-            return {"ok": False, "error": {"code": "not_read_only", "message": f"The preview query was refused: {exc}.",
-                                           "hint": "Pass exactly one select/with query."}}
-        except Exception as exc:  # the database's own refusal or error, e.g. a permission or binder error
-            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-            if type(exc).__name__ == "PermissionException" or "read-only" in message or "lock_configuration" in message:
-                return {"ok": False, "error": {"code": "not_read_only", "message": f"The database refused the preview: {message}",
-                                               "hint": "Previews read project relations only; change data through models and dbt_build."}}
-            return {"ok": True, "success": False, "events": self.events, "payload": {
-                "nodes": [{**nodes[0], "status": "error", "message": message}],
-                "elapsed_s": round(time.perf_counter() - started, 4)}}
-        finally:
-            con.close()
-        payload["table"] = table
-        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
-        return {"ok": True, "success": True, "payload": payload, "events": self.events}
 
 
 def main() -> None:

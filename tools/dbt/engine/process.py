@@ -1,4 +1,5 @@
-"""The server side of the warm dbt worker: one process per project, one call at a time, restart on timeout/cancel."""
+"""The dbt worker's process: started in the background, restarted after a timeout, a cancel or a crash, and read
+line by line (replies, progress events and the ready line) into the queue of the call they answer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import json
 import logging
 import os
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +16,12 @@ from server.errors import ToolFailure
 
 log = logging.getLogger("dbt_ae_mcp.engine")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 STREAM_LIMIT = 256 * 1024 * 1024  # one JSON line can carry a large compiled project
 
-ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
-
-@dataclass
-class WorkerReply:
-    """What one dbt invocation returned: success flag, the serialized payload, and warn/error events."""
-
-    success: bool
-    payload: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-
-class DbtEngine:
-    """Owns the worker process for one dbt project and serialises calls to it."""
+class WorkerProcess:
+    """Owns the worker process for one dbt project; DbtEngine (engine.py) adds the calls."""
 
     def __init__(self, project_dir: Path, profiles_dir: Path, default_target: str | None = None) -> None:
         self.project_dir = project_dir
@@ -84,7 +71,7 @@ class DbtEngine:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tools.dbt_engine.worker",
+                sys.executable, "-m", "tools.dbt.engine.worker",
                 str(self.project_dir), str(self.profiles_dir), self.default_target or "",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
                 cwd=str(self.project_dir), env=env, limit=STREAM_LIMIT,
@@ -174,104 +161,3 @@ class DbtEngine:
             self._ready = None  # the next call tries a fresh start
             raise ToolFailure(**ready["start_error"])
         return ready
-
-    # -- calls ---------------------------------------------------------------------------------------
-    async def invoke(
-        self,
-        args: list[str],
-        *,
-        target: str | None = None,
-        vars_json: str | None = None,
-        timeout: float,
-        progress: ProgressFn | None = None,
-        reuse_manifest: bool = True,
-        options: dict[str, Any] | None = None,
-    ) -> WorkerReply:
-        """Run one dbt command on the warm worker. Raises ToolFailure for calls that could not run at all.
-
-        options: `guard` (every statement dbt sends must be a read-only query), and the `preview` op's sql/model/limit."""
-        self.check_project()
-        deadline = time.monotonic() + timeout
-        if self._lock.locked() and progress is not None:
-            await progress(0, None, f"queued: {self._waiting + 1} dbt call(s) ahead")
-        self._waiting += 1
-        try:
-            await asyncio.wait_for(self._lock.acquire(), timeout=max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            raise ToolFailure("timeout", f"Timed out after {timeout:.0f}s waiting for an earlier dbt call.", "Call again later, or raise timeout_seconds.") from None
-        finally:
-            self._waiting -= 1
-        try:
-            return await self._invoke_locked(args, target, vars_json, deadline, timeout, progress, reuse_manifest, options)
-        finally:
-            self._lock.release()
-
-    async def _invoke_locked(
-        self,
-        args: list[str],
-        target: str | None,
-        vars_json: str | None,
-        deadline: float,
-        timeout: float,
-        progress: ProgressFn | None,
-        reuse_manifest: bool,
-        options: dict[str, Any] | None = None,
-    ) -> WorkerReply:
-        request_id = next(self._ids)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._pending[request_id] = (None, queue)
-        sent = False
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                await self.wait_ready()
-                proc = self._proc
-                if proc is None or proc.returncode is not None or proc.stdin is None:
-                    raise ToolFailure("worker_crashed", "The dbt worker is not running.", "Call again: the worker restarts.")
-                self._pending[request_id] = (proc, queue)
-                request = {
-                    "id": request_id, "op": "invoke", "args": args,
-                    "target": target or self.default_target, "vars": vars_json, "reuse_manifest": reuse_manifest,
-                    "options": options or {},
-                }
-                try:
-                    proc.stdin.write((json.dumps(request) + "\n").encode())
-                    sent = True
-                    await proc.stdin.drain()
-                except (BrokenPipeError, ConnectionResetError):
-                    self.kill()
-                    raise ToolFailure("worker_crashed", "The dbt worker went away.", "Call again: the worker restarts.") from None
-                finished = 0
-                while True:
-                    message = await queue.get()
-                    if message.get("type") == "event":
-                        if message.get("name") == "NodeFinished":
-                            finished += 1
-                        if progress is not None:
-                            await progress(finished, None, f"{message.get('name')} {message.get('unique_id')} {message.get('status')}")
-                        continue
-                    if not message.get("ok"):
-                        error = message.get("error") or {}
-                        raise ToolFailure(
-                            error.get("code", "dbt_error"), error.get("message", "dbt failed"), error.get("hint", ""),
-                            details={k: v for k, v in error.items() if k not in ("code", "message", "hint")},
-                        )
-                    return WorkerReply(bool(message.get("success")), message.get("payload") or {}, message.get("events") or [])
-        except TimeoutError:
-            if not sent:  # still waiting for the worker to start: let it finish warming up
-                raise ToolFailure(
-                    "timeout", f"The dbt worker was still starting after {timeout:.0f}s.",
-                    "Call again in a few seconds (large projects take longer to parse), or raise timeout_seconds.",
-                ) from None
-            log.warning("dbt call %s timed out after %.0fs; restarting the worker", args[:1], timeout)
-            self.kill()
-            raise ToolFailure(
-                "timeout", f"dbt {' '.join(args[:1])} did not finish within {timeout:.0f}s; the worker was restarted.",
-                "Narrow the selection or raise timeout_seconds; the next call works on a fresh worker.",
-            ) from None
-        except asyncio.CancelledError:
-            if sent:
-                log.warning("dbt call %s cancelled; restarting the worker", args[:1])
-                self.kill()
-            raise
-        finally:
-            self._pending.pop(request_id, None)

@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from server.budget import cut_text
 from server.settings import Settings
-from tools.dbt_engine.serialize import classify_exception, redact
-from tools.dbt_engine.jinja_guard import agent_text_findings
-from tools.dbt_engine.readonly import ProjectRelations, preview_problem, statement_problem
-from tools.dbt_inputs import CompileInput, ListInput, RunInput, SeedInput, SelectionInput, ShowInput, selection_terms
-from tools.dbt_results import DbtCommandResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
+from tools.dbt.engine.serialize import classify_exception, redact
+from tools.dbt.engine.jinja_guard import agent_text_findings
+from tools.dbt.engine.readonly import ProjectRelations, preview_problem, statement_problem
+from tools.dbt.inputs import CompileInput, ListInput, RunInput, SeedInput, SelectionInput, ShowInput, selection_terms
+from tools.dbt.results import DbtCommandResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
 
 
 def test_settings_env_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import pytest
 from conftest import error, ok, stdio_session
 from memory.keys import KeyError_, parse_key, parse_pattern
 from memory.redact import MASK, forbidden_character, redact_secrets, secret_kind
-from memory.tools import METADATA_MAX_CHARS, MemoryItem, MemoryMetadata, SentMemory, clean_memory
+from memory.inputs import MemoryItem, MemoryMetadata
+from memory.service import METADATA_MAX_CHARS, SentMemory, clean_memory
 from server.errors import ToolFailure
 
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"

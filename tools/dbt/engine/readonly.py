@@ -176,7 +176,7 @@ def run_duckdb_preview(con: Any, sql: str, limit: int) -> dict[str, Any]:
     """Run one SELECT (as DuckDB's parser counts it) on the read-only connection; at most `limit` rows."""
     import duckdb
 
-    from tools.dbt_engine.serialize import json_value
+    from tools.dbt.engine.serialize import json_value
 
     statements = con.extract_statements(sql)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:

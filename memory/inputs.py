@@ -1,0 +1,68 @@
+"""Inputs of the memory tools (pydantic models at the MCP boundary)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from server.inputs import StrictInput
+
+
+class MemoryMetadata(StrictInput):
+    key: str = Field(description="'{agent}/{project}/{data_type}'; storing the same key again replaces it.",
+                     examples=["dbt-analytics-engineer/shop/fct-orders-config"])
+    namespace: str | None = Field(default=None, description="Free grouping, e.g. 'analytics-engineering'.")
+    layer: str | None = Field(default=None, description="Retention: short_term (24 h), mid_term (30 days), long_term (kept). Default long_term.")
+    category: str | None = Field(default=None, description="e.g. model-config, testing-pattern, failure-fix.")
+    project: str | None = Field(default=None, description="The dbt project this is about.")
+    agent: str | None = Field(default=None, description="The agent that learned it.")
+    intent: str | None = Field(default=None, description="Why it was stored, e.g. documentation.")
+
+
+class MemoryItem(StrictInput):
+    text: str = Field(description="What to remember.")
+    metadata: MemoryMetadata = Field(description="Key and metadata.")
+
+
+class StoreInput(StrictInput):
+    text: str | None = Field(default=None, description="What to remember (with metadata).")
+    metadata: MemoryMetadata | None = Field(default=None, description="Key and metadata, as in the seed prompt's memory_store.")
+    key: str | None = Field(default=None, description="Short form: the key (with value).")
+    value: str | None = Field(default=None, description="Short form: the text (with key).")
+    items: list[MemoryItem] | None = Field(default=None, description="Batch form: many memories in one call (faster).")
+
+
+class Filters(StrictInput):
+    key: str | None = Field(default=None, description="Key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.")
+    namespace: str | None = Field(default=None, description="Exact namespace.")
+    layer: str | None = Field(default=None, description="short_term, mid_term or long_term.")
+    category: str | None = Field(default=None, description="Exact category.")
+    project: str | None = Field(default=None, description="Exact project metadata value.")
+    agent: str | None = Field(default=None, description="Exact agent metadata value.")
+
+
+class SearchInput(StrictInput):
+    query: str = Field(description="What to look for, in words or dbt names.", examples=["incremental model with merge strategy"])
+    limit: int = Field(default=5, ge=1, le=50, description="Most hits to return.")
+    filters: Filters | None = Field(default=None, description="Narrow the search by key pattern and metadata.")
+    min_score: float | None = Field(default=None, description="Drop hits scoring below this (score = cosine + 0.35 x identifier match).")
+
+
+class RetrieveInput(StrictInput):
+    key: str = Field(description="An exact key, or a pattern with '*' segments.", examples=["dbt-analytics-engineer/*/testing-patterns"])
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    limit: int = Field(default=20, ge=1, le=200, description="Most memories per page (sorted by key).")
+
+
+class DeleteInput(StrictInput):
+    key: str = Field(description="An exact key, or a pattern with '*' segments.")
+    dry_run: bool = Field(default=True, description="List what would be deleted without deleting (default true).")
+
+
+class ListInput(StrictInput):
+    filters: Filters | None = Field(default=None, description="Metadata filters (key patterns are not used here).")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    limit: int = Field(default=50, ge=1, le=500, description="Most keys per page.")
+
+
+class StatsInput(StrictInput):
+    pass

@@ -1,0 +1,134 @@
+"""What every authoring tool shares; the tools themselves are the mixins in models.py, sources.py, data_tests.py,
+macros.py, exposures.py, packages.py and seeds_snapshots.py.
+
+Every tool follows one path (`commit`): checks that need no dbt (names, layers, SQL shape, refs against the warm
+manifest) run before anything is written; then the files are written atomically and the warm worker parses the
+project (and compiles the new model); if dbt rejects the change, every touched file is restored byte for byte and
+dbt's error is returned as a typed error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from server.context import AppContext
+from server.errors import ToolFailure
+from server.registration import ProgressReporter
+from tools.authoring import rules
+from tools.authoring.files import apply, plan_diffs
+from tools.authoring.inputs import (
+    AuthoringInput,
+)
+from tools.authoring.plan import Plan, plan_jinja_findings
+from tools.authoring.project import ProjectIndex, ProjectLayout, project_index
+from tools.authoring.results import AuthoringResult, FileOut
+from tools.dbt.engine.jinja_guard import blocking
+
+
+class AuthoringBase:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        if ctx.engine is None:
+            raise RuntimeError("the authoring tools need the dbt engine")
+        self.engine = ctx.engine
+        self.lock = asyncio.Lock()  # one authoring call at a time: a parse must see exactly one change
+
+    @property
+    def root(self) -> Path:
+        return self.engine.project_dir.resolve()
+
+    def _timeout(self, inp: AuthoringInput) -> float:
+        return inp.timeout_seconds or self.ctx.settings.timeout_seconds
+
+    async def index(self, timeout: float, progress: ProgressReporter | None = None) -> ProjectIndex:
+        return await project_index(self.engine, timeout, progress)
+
+    async def _current(self, inp: AuthoringInput, progress: ProgressReporter) -> tuple[ProjectLayout, ProjectIndex]:
+        layout = ProjectLayout.read(self.root)
+        try:
+            index = await self.index(self._timeout(inp), progress)
+        except ToolFailure as failure:
+            raise ToolFailure(failure.code, f"The project does not parse before this change: {failure.message}",
+                              "Fix the project first (dbt_parse shows the error); nothing was written.", failure.details) from None
+        return layout, index
+
+    # -- the one way files are written ----------------------------------------------------------------------
+    def _guard(self, plan: Plan) -> None:
+        """Authored text runs on every build: no statements or hooks unless the server allows them, and then listed."""
+        found = plan_jinja_findings(plan.changes)
+        refused = blocking([f for _, f in found], self.ctx.settings.jinja_statements_allowed)
+        if refused:
+            listed = "; ".join(f"{name} {f.describe()}" for name, f in found if f in refused)
+            raise ToolFailure("jinja_not_allowed", f"The authored text could run statements on every build: {listed[:600]}. Nothing was written.",
+                              "Write models as select queries using ref(), source() and macros without run_query/statement/hooks "
+                              "(the server setting DBT_AE_ALLOW_SQL_IN_JINJA=true lifts this).")
+        plan.notes += [f"runs on every build: {f.name} in {name} (line {f.line})" for name, f in found if f.kind == "hook"]
+
+    async def commit(self, tool: str, plan: Plan, inp: AuthoringInput, progress: ProgressReporter) -> AuthoringResult:
+        self._guard(plan)
+        diffs = plan_diffs(self.root, plan.changes)
+        files = [FileOut(path=d.path, action=d.action, diff=d.diff or None) for d in diffs]
+        if inp.dry_run:
+            return AuthoringResult(tool=tool, dry_run=True, files=files, validated="not run (dry run)", notes=plan.notes, next_step=plan.next_step)
+        changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
+        applied = apply(changes)
+        validated = "parse"
+        try:
+            after = await self.index(self._timeout(inp), progress)
+            nodes = plan.expect(after) if plan.expect is not None else []
+            if plan.compile_select:
+                reply = await self.engine.invoke(["compile", "--select", plan.compile_select], timeout=self._timeout(inp), progress=progress,
+                                                 options={"guard": not self.ctx.settings.jinja_statements_allowed})
+                failing = [n for n in reply.payload.get("nodes", []) if n.get("status") in ("error", "fail")]
+                if not reply.success or failing:
+                    message = (failing[0].get("message") if failing else None) or (reply.payload.get("exception") or {}).get("message") or "compile failed"
+                    raise ToolFailure("dbt_compilation_error", f"dbt could not compile {plan.compile_select}: {message}",
+                                      "Fix the SQL or Jinja and call again.")
+                validated = "parse+compile"
+            if plan.finish is not None:
+                await plan.finish()
+        except BaseException as exc:
+            applied.rollback()
+            if isinstance(exc, ToolFailure):
+                raise ToolFailure(exc.code, f"{exc.message} — every file was put back as it was.", exc.hint, exc.details) from None
+            raise
+        return AuthoringResult(tool=tool, dry_run=False, files=files, validated=validated, nodes=nodes, notes=plan.notes, next_step=plan.next_step)
+
+    # -- shared pieces ----------------------------------------------------------------------------------------
+    def _check_relations(self, sql: str, index: ProjectIndex) -> rules.Relations:
+        found = rules.relations(sql)
+        known = index.names("model", "seed", "snapshot")
+        missing = [r for r in found.refs if r not in known]
+        if missing:
+            raise ToolFailure("unknown_ref", f"ref() to {', '.join(repr(m) for m in missing)}: no such model, seed or snapshot in the project.",
+                              "Call dbt_list to see the names, or create the upstream model first.")
+        unknown = [f"{a}.{b}" for a, b in found.sources if (a, b) not in index.sources]
+        if unknown:
+            raise ToolFailure("unknown_source", f"source() {', '.join(unknown)} is not defined.", "Define it with dbt_source first.")
+        return found
+
+
+    def _expect_nodes(self, names: list[str], types: tuple[str, ...] = ("model",)) -> Callable[[ProjectIndex], list[str]]:
+        def check(after: ProjectIndex) -> list[str]:
+            found = []
+            for name in names:
+                node = after.node(name)
+                if node is None or node["resource_type"] not in types:
+                    raise ToolFailure("validation_failed", f"dbt parsed the project but has no {'/'.join(types)} named {name}.",
+                                      "Check the file names and the project's paths in dbt_project.yml.")
+                found.append(node["unique_id"])
+                found += [t["unique_id"] for t in after.tests_on(node["unique_id"])]
+            return found
+        return check
+
+    @staticmethod
+    def _expect_in(section: str, name: str, what: str) -> Callable[[ProjectIndex], list[str]]:
+        """Post-parse check for macros and exposures: the project now defines `name`."""
+        def check(after: ProjectIndex) -> list[str]:
+            found = [x["unique_id"] for x in after.raw.get(section, []) if x["name"] == name and x["package"] == after.project_name]
+            if not found:
+                raise ToolFailure("validation_failed", f"dbt parsed the project but has no {what} {name}.", f"Check the {what}'s file.")
+            return found
+        return check
+

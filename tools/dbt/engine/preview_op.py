@@ -1,0 +1,86 @@
+"""The worker's `preview` op (dbt_show): compile with the statement guard on, check the query, then run it on a
+connection the database keeps read-only (readonly.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tools.dbt.engine.invocation import FAST_FLAGS, drop_inline_nodes
+from tools.dbt.engine.serialize import classify_exception, serialize_result
+
+
+class PreviewOp:
+    """Mixed into the Worker: uses its manifest, its dbt runner and its statement guard."""
+
+    def preview(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        """Compile (with the statement guard on), check, then run on a connection the database keeps read-only."""
+        from tools.dbt.engine import readonly
+
+        error = self.ensure_manifest(target, vars_json)
+        if error is not None:
+            return {"ok": False, "error": error, "events": self.events}
+        drop_inline_nodes(self.manifest)
+        if options.get("sql") is not None:
+            args = ["compile", f"--inline={options['sql']}"]
+        else:
+            args = ["compile", "--select", str(options.get("model")), "--indirect-selection", "empty"]
+        args += FAST_FLAGS["compile"] + self.base_flags()
+        if target:
+            args += ["--target", target]
+        if vars_json:
+            args += ["--vars", vars_json]
+        started = time.perf_counter()
+        result = self._invoke(args, manifest=self.manifest)
+        if self.refused:
+            return {"ok": False, "events": self.events}
+        if result.result is None and result.exception is not None:
+            return {"ok": False, "error": classify_exception(result.exception, self.events), "events": self.events}
+        payload = serialize_result("compile", result.result, self.project_dir)
+        nodes = payload.get("nodes") or []
+        if not result.success or not nodes or nodes[0].get("status") not in ("success", None):
+            payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+            return {"ok": True, "success": False, "payload": payload, "events": self.events}
+        sql = nodes[0].get("compiled_sql") or ""
+        adapter_type = self.adapter_type()
+        if adapter_type != "duckdb":
+            return {"ok": False, "error": {
+                "code": "preview_unavailable", "hint": "Use dbt_build and the warehouse's own tools to inspect data.",
+                "message": f"Previews run only where the server can make the database enforce read-only; the {adapter_type} adapter is not supported yet."}}
+        relations = None if options.get("any_relation") else readonly.project_relations(self.manifest)
+        problem = readonly.preview_problem(sql, adapter_type, relations)
+        if problem:
+            code, reason = problem
+            hint = {"relation_not_allowed": "Read models, seeds, snapshots and sources through ref()/source() (dbt_list shows them).",
+                    "invalid_sql": "Rewrite the query in plain SQL the server can parse (one select/with query)."}.get(
+                code, "Pass one select/with query over ref()/source() relations; change data through models and dbt_build.")
+            return {"ok": False, "events": self.events, "error": {
+                "code": code, "message": f"The preview query was refused: {reason}.", "compiled_sql": sql[:2000], "hint": hint}}
+        from dbt.adapters.factory import FACTORY
+
+        adapter = FACTORY.adapters.get(adapter_type)
+        if adapter is None:
+            return {"ok": False, "error": {"code": "internal_error", "message": "the dbt adapter is not loaded", "hint": "Call again."}}
+        try:
+            con = readonly.open_duckdb_read_only(adapter.config.credentials, self.project_dir)
+        except readonly.PreviewRefused as exc:
+            return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot preview: {exc}.",
+                                           "hint": "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables."}}
+        try:
+            table = readonly.run_duckdb_preview(con, sql, int(options.get("limit") or 10))
+        except readonly.PreviewRefused as exc:
+            return {"ok": False, "error": {"code": "not_read_only", "message": f"The preview query was refused: {exc}.",
+                                           "hint": "Pass exactly one select/with query."}}
+        except Exception as exc:  # the database's own refusal or error, e.g. a permission or binder error
+            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            if type(exc).__name__ == "PermissionException" or "read-only" in message or "lock_configuration" in message:
+                return {"ok": False, "error": {"code": "not_read_only", "message": f"The database refused the preview: {message}",
+                                               "hint": "Previews read project relations only; change data through models and dbt_build."}}
+            return {"ok": True, "success": False, "events": self.events, "payload": {
+                "nodes": [{**nodes[0], "status": "error", "message": message}],
+                "elapsed_s": round(time.perf_counter() - started, 4)}}
+        finally:
+            con.close()
+        payload["table"] = table
+        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        return {"ok": True, "success": True, "payload": payload, "events": self.events}

@@ -1,0 +1,36 @@
+"""The lineage toolset's registration table: model_lineage, column_lineage, and focused-change tracking
+(start_tracking, analyze_changes, stop_tracking). Tracking writes only to the server's data dir, so every tool stays
+registered in read-only mode."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+from server.annotations import EDITS, READ_ONLY
+from server.context import AppContext
+from server.registration import ToolSpec, register_tools
+from tools.lineage.inputs import AnalyzeChangesInput, ColumnLineageInput, LineageInput, StopInput, TrackInput
+from tools.lineage.results import ChangesResult, ColumnLineageResult, LineageResult, TrackResult
+from tools.lineage.service import LineageService
+
+TOOLS = [
+    ToolSpec("model_lineage", "Upstream and downstream of a model (or source, seed, snapshot, exposure) to N hops: de-duplicated nodes "
+             "(type, materialization, path, distance) and edges, as data, a Mermaid diagram, or an SVG picture. From the warm "
+             "manifest: no dbt call per query.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
+    ToolSpec("column_lineage", "Trace a column through compiled SQL (sqlglot, the project's dialect): the upstream columns it is computed "
+             "from and/or the downstream columns computed from it, hop by hop, with the transforming expression.",
+             ColumnLineageInput, ColumnLineageResult, "column_lineage", READ_ONLY, False),
+    ToolSpec("start_tracking", "Record a durable baseline of a file before editing it (the focused-change tracker).",
+             TrackInput, TrackResult, "start", EDITS, False),
+    ToolSpec("analyze_changes", "Compare tracked files with their baselines: diff and hunks, focus score on a stated target (cte:, column:, "
+             "config), touched CTEs, output columns added/removed/retyped, config changes, breaking changes with the downstream "
+             "models they break, every affected node, and the dbt build --select for the blast radius.",
+             AnalyzeChangesInput, ChangesResult, "analyze", READ_ONLY, False),
+    ToolSpec("stop_tracking", "Forget a file's baseline.", StopInput, TrackResult, "stop", EDITS, False),
+]
+
+
+def register(app: MCPServer, ctx: AppContext) -> list[str]:
+    service = LineageService(ctx)
+    return register_tools(app, TOOLS, lambda spec: getattr(service, spec.method), read_only=ctx.settings.read_only,
+                          token_budget=ctx.token_budget)
