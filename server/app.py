@@ -19,10 +19,10 @@ log = logging.getLogger("dbt_ae_mcp")
 # toolset name -> module with register(app, ctx)
 TOOLSET_MODULES = {
     "dbt": "tools.dbt.tools",
-    "memory": "memory.tools",
     "authoring": "tools.authoring.tools",
     "quality": "tools.quality.tools",
     "lineage": "tools.lineage.tools",
+    "memory": "memory.tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.

@@ -10,7 +10,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-KNOWN_TOOLSETS = ("dbt", "authoring", "quality", "lineage", "memory")
+
+
+def known_toolsets() -> list[str]:
+    """The toolsets server/app.py assembles (the one place that lists them), in registration order."""
+    from server.app import TOOLSET_MODULES
+
+    return list(TOOLSET_MODULES)
 
 
 def default_data_dir() -> Path:
@@ -55,7 +61,7 @@ class Settings(BaseSettings):
     )
     target: str | None = Field(default=None, description="dbt target used when a call names none.")
     toolsets: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(KNOWN_TOOLSETS),
+        default_factory=known_toolsets,
         description="Comma-separated toolsets to register (e.g. 'dbt').",
     )
     read_only: bool = Field(default=False, description="Register no tool that writes files or the warehouse.")
@@ -125,10 +131,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_toolsets(cls, value: list[str]) -> list[str]:
         if value == ["all"]:
-            return list(KNOWN_TOOLSETS)
-        unknown = sorted(set(value) - set(KNOWN_TOOLSETS))
+            return known_toolsets()
+        unknown = sorted(set(value) - set(known_toolsets()))
         if unknown:
-            raise ValueError(f"unknown toolsets {unknown}; known: {', '.join(KNOWN_TOOLSETS)}")
+            raise ValueError(f"unknown toolsets {unknown}; known: {', '.join(known_toolsets())}")
         return value
 
     @field_validator("project_dir", "data_dir", mode="after")
