@@ -27,8 +27,14 @@ ENCODE_BATCH = 64
 
 
 def default_cache_dir() -> Path:
+    """DBT_AE_MEMORY_MODEL_CACHE (the server setting's variable, also honoured by a store made in process), else the user cache dir."""
+    import os
+
     import platformdirs
 
+    configured = os.environ.get("DBT_AE_MEMORY_MODEL_CACHE")
+    if configured:
+        return Path(configured).expanduser().resolve()
     return Path(platformdirs.user_cache_dir("dbt-ae-mcp", appauthor=False)) / "models"
 
 

@@ -38,6 +38,15 @@ STEPS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+def server_environment() -> dict[str, str]:
+    """The MCP client's safe default environment, plus this user's DBT_AE_* settings (the SDK passes only the former)."""
+    import os
+
+    from mcp.client.stdio import get_default_environment
+
+    return {**get_default_environment(), **{k: v for k, v in os.environ.items() if k.startswith("DBT_AE_")}}
+
+
 def prepare_project(workdir: Path) -> Path:
     project = workdir / "shop"
     if project.exists():
@@ -59,11 +68,12 @@ async def run_demo(workdir: str | None = None) -> int:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "server.cli", "serve", "--project-dir", str(project), "--data-dir", str(root / "data")],
-        cwd=str(REPO_ROOT),
+        cwd=str(REPO_ROOT), env=server_environment(),
     )
     print(f"dbt-ae-mcp demo: project copied to {project}")
     started = time.perf_counter()
     failures = 0
+    transcript: list[dict[str, Any]] = []
     async with Client(params) as client:
         print(f"connected over stdio in {time.perf_counter() - started:.2f}s")
         tools = await client.list_tools()
@@ -85,8 +95,11 @@ async def run_demo(workdir: str | None = None) -> int:
             print(f"  <- {status} in {elapsed:.2f}s, {events} progress notification(s)")
             print(_first_lines(text))
             print()
+            transcript.append({"tool": name, "arguments": args, "is_error": bool(result.is_error), "result": result.structured_content})
             expected_failure = name == "dbt_source_freshness"
             if result.is_error or (not expected_failure and (result.structured_content or {}).get("success") is False):
                 failures += 1
-    print(f"demo finished in {time.perf_counter() - started:.1f}s: {len(STEPS) - failures}/{len(STEPS)} steps as expected")
+    (root / "demo-results.json").write_text(json.dumps(transcript, indent=1, default=str), encoding="utf-8")
+    print(f"demo finished in {time.perf_counter() - started:.1f}s: {len(STEPS) - failures}/{len(STEPS)} steps as expected "
+          f"(every result: {root / 'demo-results.json'})")
     return 0 if failures == 0 else 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,8 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
+
+from server.cli_demo import server_environment
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "fixtures" / "shop"
@@ -38,9 +42,20 @@ def serve_args(project: Path, data_dir: Path, *extra: str) -> list[str]:
     return ["-m", "server.cli", "serve", "--project-dir", str(project), "--data-dir", str(data_dir), *extra]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every server and store of the run exports the embedding model into a cache of this run's own, so the
+    first-start export path runs on every `make test` (never the user's ~/.cache/dbt-ae-mcp)."""
+    os.environ["DBT_AE_MEMORY_MODEL_CACHE"] = tempfile.mkdtemp(prefix="dbt-ae-model-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("DBT_AE_MEMORY_MODEL_CACHE", ""), ignore_errors=True)
+
+
 @asynccontextmanager
 async def stdio_session(project: Path, data_dir: Path, *extra: str, **client_kw: Any) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=sys.executable, args=serve_args(project, data_dir, *extra), cwd=str(REPO))
+    params = StdioServerParameters(command=sys.executable, args=serve_args(project, data_dir, *extra), cwd=str(REPO),
+                                   env=server_environment())
     async with Client(params, **client_kw) as client:
         yield client
 

@@ -67,7 +67,10 @@ async def test_workflow_1_incremental_fact_table(shop: Path, data_dir: Path) -> 
                 {"name": "customers", "description": "Customers, latest version."},
             ],
         }))
-        assert source["files"] == [{"path": "models/staging/_sources.yml", "action": "created", "diff": source["files"][0]["diff"]}]
+        assert [(f["path"], f["action"]) for f in source["files"]] == [("models/staging/_sources.yml", "created")]
+        created = source["files"][0]["diff"]
+        assert created.startswith("--- /dev/null\n+++ b/models/staging/_sources.yml") and "+sources:" in created
+        assert "+      - name: orders" in created and "+        warn_after:" in created
         assert "source.shop.raw.orders" in source["nodes"]
         text = (project / "models/staging/_sources.yml").read_text()
         assert "warn_after:" in text and "loaded_at_field: updated_at" in text
@@ -216,7 +219,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
                            "columns": [{"name": "order_id"}]}, "invalid_input"),
     ("incremental_model", {"name": "fct_daily", "unique_key": "order_id", "updated_at": "updated_at", "from_ref": "stg_orders",
                            "columns": [{"name": "order_id"}], "partition_by": {"field": "order_date", "data_type": "date"}}, "adapter_option_invalid"),
-    ("dbt_macro", {"name": "broken_macro", "body": "{% if %}select 1"}, None),  # dbt's parse rejects it: rolled back
+    ("dbt_macro", {"name": "broken_macro", "body": "{% if %}select 1"}, "dbt_compilation_error"),  # dbt's parse rejects it: rolled back
     ("dbt_source", {"name": "raw", "tables": [{"name": "orders", "freshness": {"warn_after": {"count": -1, "period": "fortnight"}}}]}, "invalid_input"),
     ("exposure_define", {"name": "ghost_dashboard", "type": "dashboard", "depends_on": ["no_such_model"], "owner": {"name": "x"}}, "unknown_ref"),
     ("dbt_seed", {"name": "bad_seed", "csv": "a,b\n1,2,3\n"}, "invalid_csv"),
@@ -228,7 +231,7 @@ async def test_bad_input_is_typed_and_changes_nothing(shop: Path, data_dir: Path
         before = project_hashes(shop)
         for tool, args, code in BAD_CALLS:
             failed = error(await client.call_tool(tool, args))
-            assert code is None or failed["code"] == code, (tool, args, failed)
+            assert failed["code"] == code, (tool, args, failed)
             assert failed["hint"], failed
             assert project_hashes(shop) == before, f"{tool} {args} changed the project"
         # YAML someone broke by hand: a typed error, and the broken file is left exactly as it was
@@ -236,7 +239,7 @@ async def test_bad_input_is_typed_and_changes_nothing(shop: Path, data_dir: Path
         marts.write_text(marts.read_text() + "\n  - name: [unclosed\n")
         broken = project_hashes(shop)
         failed = error(await client.call_tool("data_quality_test", {"model": "fct_orders", "columns": [{"column": "order_id", "tests": ["unique"]}]}))
-        assert failed["code"] in ("invalid_yaml", "dbt_parse_error", "dbt_compilation_error", "dbt_error"), failed
+        assert failed["code"] == "dbt_parse_error" and "_marts.yml" in failed["message"], failed
         assert project_hashes(shop) == broken
         # a dry run writes nothing either, and says what it would write
         marts.write_text(marts.read_text().rsplit("\n  - name: [unclosed\n", 1)[0])

@@ -40,8 +40,10 @@ async def test_docs_site_served_and_rendered_in_chromium(shop: Path, data_dir: P
         ARTIFACTS.mkdir(exist_ok=True)
         graph = chromium("--dump-dom", page + "?g_v=1")  # the lineage view (dbt docs' graph panel, drawn by cytoscape)
         assert "Lineage Graph" in graph.stdout and 'data-id="layer2-node"' in graph.stdout, graph.stderr[-2000:]
-        drawn = chromium("--window-size=1400,1000", f"--screenshot={ARTIFACTS / 'docs_fct_orders_lineage.png'}", page + "?g_v=1")
-        assert drawn.returncode == 0 and (ARTIFACTS / "docs_fct_orders_lineage.png").stat().st_size > 20_000
+        lineage_shot = ARTIFACTS / "docs_fct_orders_lineage.png"
+        lineage_shot.unlink(missing_ok=True)  # an earlier run's picture must not pass for this one
+        drawn = chromium("--window-size=1400,1000", f"--screenshot={lineage_shot}", page + "?g_v=1")
+        assert drawn.returncode == 0 and lineage_shot.is_file() and lineage_shot.stat().st_size > 20_000, drawn.stderr[-2000:]
         shot = ARTIFACTS / "docs_fct_orders.png"
         shot.unlink(missing_ok=True)
         taken = chromium("--window-size=1400,1000", f"--screenshot={shot}", page)

@@ -68,7 +68,7 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
         assert all(n["age_s"] > 0 and n["status"] in ("error", "warn") for n in fresh["nodes"])
         assert fresh["success"] is False  # the demo data is old: stale is a result, not a tool error
 
-        ok(await client.call_tool("dbt_snapshot", {}))
+        assert ok(await client.call_tool("dbt_snapshot", {}))["success"]
 
         # Batch 2: changed and late rows go through the incremental merge and the snapshot.
         apply_batch2(shop)
@@ -82,12 +82,12 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
             r["order_id"]: r["status"]
             for r in await rows(client, "select order_id, status from {{ ref('fct_orders') }} where order_id in (12, 31, 34, 35, 37, 38)")
         }
-        assert status == {12: "returned", 31: "completed", 34: "shipped", 35: "shipped", 37: status.get(37), 38: status.get(38)}
-        assert 37 in status and 38 in status  # late-arriving orders merged in
+        # 37 and 38 arrive late in batch 2 (batches/batch2/raw_orders.csv) and are merged in with their own statuses.
+        assert status == {12: "returned", 31: "completed", 34: "shipped", 35: "shipped", 37: "completed", 38: "shipped"}
         changed_line = await rows(client, "select order_total_cents from {{ ref('fct_orders') }} where order_id = 36")
         assert changed_line == [{"order_total_cents": 20600}]
 
-        ok(await client.call_tool("dbt_snapshot", {}))
+        assert ok(await client.call_tool("dbt_snapshot", {}))["success"]
         history = await rows(
             client,
             "select customer_id, dbt_valid_to is null as is_current from {{ ref('customers_snapshot') }} "
@@ -109,6 +109,7 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
 
 def test_demo_session_runs_clean(tmp_path: Path) -> None:
     """`make demo`'s job: the agent-style session over stdio ends with every step as expected."""
+    import json
     import subprocess
     import sys
 
@@ -120,3 +121,25 @@ def test_demo_session_runs_clean(tmp_path: Path) -> None:
     assert "12/12 steps as expected" in run.stdout and "call dbt_build" in run.stdout
     assert "call data_quality_test" in run.stdout and "call vector_search" in run.stdout
     assert "dbt-analytics-engineer/shop/fct-orders-config" in run.stdout.split("call vector_search", 1)[1]
+
+    # The results themselves, not the demo's own verdict.
+    steps = json.loads((tmp_path / "demo" / "demo-results.json").read_text())
+    results = [(step["tool"], step["is_error"], step["result"]) for step in steps]
+    assert [tool for tool, _, _ in results] == [
+        "dbt_debug", "dbt_list", "dbt_seed", "dbt_build", "dbt_compile", "data_quality_test", "data_quality_test", "dbt_test",
+        "dbt_show", "dbt_source_freshness", "memory_store", "vector_search"]
+    assert not any(is_error for _, is_error, _ in results)
+    by_step = [result for _, _, result in results]
+    assert by_step[0]["connection_ok"] is True
+    assert by_step[1]["total"] == 10 and "fct_orders" in {item["name"] for item in by_step[1]["items"]}
+    assert by_step[2]["success"] and by_step[2]["counts"]["PASS"] == 4
+    assert by_step[3]["success"] and by_step[3]["counts"]["ERROR"] == 0 and by_step[3]["counts"]["PASS"] >= 60
+    assert by_step[4]["nodes"][0]["unique_id"] == "model.shop.fct_orders" and "int_order_totals" in by_step[4]["nodes"][0]["compiled_sql"]
+    assert by_step[5]["dry_run"] is True and by_step[6]["dry_run"] is False
+    assert any(f["path"] == "models/marts/_marts.yml" for f in by_step[6]["files"])
+    assert by_step[7]["success"] and any("not_constant" in n["unique_id"] for n in by_step[7]["nodes"])
+    shown = {row[0]: row[1] for row in by_step[8]["rows"]}
+    assert sum(shown.values()) == 36 and shown["completed"] == 25  # every order of batch 1, by status
+    assert by_step[9]["success"] is False and by_step[9]["counts"]["TOTAL"] == 3  # the demo data is stale on purpose
+    assert by_step[10]["count"] == 1
+    assert by_step[11]["memories"][0]["key"] == "dbt-analytics-engineer/shop/fct-orders-config"

@@ -58,6 +58,12 @@ def test_acknowledged_stores_survive_sigkill(shop: Path, data_dir: Path) -> None
             result = server.call("memory_store", {"key": key, "value": f"durable fact number {i}"})
             assert result["isError"] is False
             acknowledged.append(key)
+        # A batch is acknowledged once journaled; embedding 100 texts takes seconds, so most are still waiting when
+        # the process dies: the next process must index them from the journal.
+        batch = [{"text": f"batched durable fact {i}", "metadata": {"key": f"dbt-analytics-engineer/shop/durable-b{i:03d}"}} for i in range(100)]
+        stored = server.call("memory_store", {"items": batch})
+        assert stored["isError"] is False and stored["structuredContent"]["indexing"] > 0, stored["structuredContent"]
+        acknowledged += [item["metadata"]["key"] for item in batch]
         # One more store in flight, then SIGKILL mid-stream.
         server.request("tools/call", {"name": "memory_store", "arguments": {"key": "dbt-analytics-engineer/shop/in-flight", "value": "x"}})
         server.proc.send_signal(signal.SIGKILL)
@@ -67,9 +73,17 @@ def test_acknowledged_stores_survive_sigkill(shop: Path, data_dir: Path) -> None
     restarted = RawServer(serve_args(shop, data_dir, *MEMORY_ONLY))
     try:
         restarted.initialize()
-        result = restarted.call("memory_retrieve", {"key": "dbt-analytics-engineer/shop/durable-*", "limit": 200})
-        assert result["isError"] is False
-        assert sorted(m["key"] for m in result["structuredContent"]["memories"]) == acknowledged
+        found: list[str] = []
+        cursor = None
+        while True:  # results are cut to the output budget: follow the cursor
+            result = restarted.call("memory_retrieve", {"key": "dbt-analytics-engineer/shop/durable-*", "limit": 200,
+                                                        **({"cursor": cursor} if cursor else {})})
+            assert result["isError"] is False
+            found += [m["key"] for m in result["structuredContent"]["memories"]]
+            cursor = result["structuredContent"].get("next_cursor")
+            if not cursor:
+                break
+        assert sorted(found) == sorted(acknowledged)
         assert restarted.call("memory_store", {"key": "dbt-analytics-engineer/shop/after", "value": "still writable"})["isError"] is False
     finally:
         restarted.close()

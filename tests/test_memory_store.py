@@ -61,7 +61,12 @@ def test_pattern_retrieval_and_filters(store: MemoryStore) -> None:
     assert {h.key.split("/")[1] for h in only_finance} == {"finance"}
     by_pattern = store.search("schedule", 5, {}, parse_pattern("data-pipeline-engineer/*/*"), None)
     assert [h.key for h in by_pattern] == ["data-pipeline-engineer/shop/airflow-schedule"]
-    assert store.search("anything at all", 5, {}, None, 5.0) == []
+    ranked = store.search("testing pattern for amounts", 5, {}, None, None)
+    scores = [h.score for h in ranked]
+    assert len(scores) >= 2 and scores[0] > scores[1]
+    cut = (scores[0] + scores[1]) / 2  # between two real scores: only the hits above it stay
+    assert [h.key for h in store.search("testing pattern for amounts", 5, {}, None, cut)] == [h.key for h in ranked if h.score >= cut]
+    assert len(store.search("testing pattern for amounts", 5, {}, None, cut)) < len(ranked)
 
 
 def test_identifier_query_finds_exact_name(store: MemoryStore) -> None:
@@ -126,11 +131,16 @@ def test_unloadable_model_store_is_a_typed_error_and_writes_nothing(tmp_path: Pa
 
 
 KILLED_AFTER_ACK = """
-import os, signal, sys
+import fcntl, os, signal, sys
 from pathlib import Path
 from memory.keys import parse_key
 from memory.store import MemoryStore, NewMemory
-store = MemoryStore(path=Path(sys.argv[1]), url=None)
+path = Path(sys.argv[1])
+path.mkdir(parents=True, exist_ok=True)
+# Hold the store's indexer lock, as another process indexing would: every acknowledged row stays in the journal.
+indexer_lock = open(path / ".dbt-ae-memory.indexer.lock", "a+")
+fcntl.flock(indexer_lock, fcntl.LOCK_EX)
+store = MemoryStore(path=path, url=None)
 store.store([NewMemory(parse_key(f"dbt-analytics-engineer/shop/note-{n}"), f"journaled note {n} about int_order_items") for n in range(40)])
 print(store.pending(), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
@@ -143,7 +153,7 @@ def test_journaled_stores_of_a_killed_process_are_indexed_by_the_next(tmp_path: 
     out = subprocess.run([sys.executable, "-c", KILLED_AFTER_ACK, str(path)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == -9
     left = int(out.stdout.strip().splitlines()[-1])
-    assert left > 0  # killed before its indexer finished: the rows wait in the journal
+    assert left == 40  # killed before anything was indexed: every row waits in the journal
     after = MemoryStore(path=path, url=None)
     found = after.retrieve(parse_pattern("dbt-analytics-engineer/shop/note-*"))
     assert len(found) == 40 and after.pending() == 0
