@@ -208,3 +208,13 @@ class RawServer:
             self.proc.kill()
             self.proc.wait()
         self._reader.join(timeout=10)
+
+
+# Filled by tests/test_property_hostile.py; printed at the end of the run, also with -q.
+HOSTILE_STATS: dict[str, int] = {"calls": 0, "internal_errors": 0}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    if HOSTILE_STATS["calls"]:
+        terminalreporter.write_line(f"hostile property test: {HOSTILE_STATS['calls']} calls, "
+                                    f"{HOSTILE_STATS['internal_errors']} internal errors")

@@ -29,25 +29,44 @@ class FileDiff:
     diff: str
 
 
+MAX_PATH_CHARS = 1024  # far beyond any project path; longer ones cost the resolver quadratic time
+MAX_PART_BYTES = 255  # the file systems' limit for one name: longer ones raise ENAMETOOLONG on every stat
+
+
+def check_path_text(text: str) -> None:
+    """A path the file system can look up at all: not empty, no NUL, no name over 255 bytes, not absurdly long."""
+    if not text or "\x00" in text:
+        raise ToolFailure("invalid_path", f"{text[:120]!r} is not a usable path.", "Give a path relative to the project, e.g. models/staging/x.sql.")
+    if len(text) > MAX_PATH_CHARS or any(len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES for part in Path(text).parts):
+        raise ToolFailure("invalid_path", f"{text[:120]!r}… is too long for a path ({len(text)} characters; at most {MAX_PATH_CHARS}, "
+                          f"and {MAX_PART_BYTES} bytes a name).", "Give a path relative to the project, e.g. models/staging/x.sql.")
+
+
 def project_path(root: Path, relative: str | Path) -> Path:
     """Resolve a path an agent gave (or we derived from a name) and refuse anything outside the project."""
     text = str(relative)
-    if not text or "\x00" in text:
-        raise ToolFailure("invalid_path", f"{text!r} is not a usable path.", "Give a path relative to the project, e.g. models/staging/x.sql.")
+    check_path_text(text)
     candidate = (root / relative) if not Path(relative).is_absolute() else Path(relative)
     resolved_root = root.resolve()
     resolved = candidate.resolve()  # follows symlinks that exist: a link leading out is caught here
-    if resolved != resolved_root and resolved_root not in resolved.parents:
+    if not resolved.is_relative_to(resolved_root):
         raise ToolFailure("path_outside_project", f"{text} leads outside the project.",  # never where a symlink points
                           "Use a path inside the project; '..' and symlinks that lead out are refused.")
     return resolved
 
 
 def read_text(path: Path) -> str | None:
+    """A project file's text, None when it does not exist; a binary or unreadable file is a typed error."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        raise ToolFailure("binary_file", f"{path.name} is not a UTF-8 text file.", "Give a SQL, YAML or CSV file of the project.") from None
+    except IsADirectoryError:
+        raise ToolFailure("invalid_path", f"{path.name} is a folder, not a file.", "Give a file's path.") from None
+    except OSError as exc:
+        raise ToolFailure("invalid_path", f"{path.name} cannot be read: {exc.strerror or type(exc).__name__}.", "Give a readable file's path.") from None
 
 
 def plan_diffs(root: Path, changes: list[FileChange]) -> list[FileDiff]:

@@ -10,7 +10,7 @@ from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring import yaml_props
 from tools.authoring.base import AuthoringBase
-from tools.authoring.files import apply, plan_diffs, read_text
+from tools.authoring.files import check_path_text, apply, plan_diffs, read_text
 from tools.authoring.inputs import (
     PackageInput,
 )
@@ -35,6 +35,7 @@ class PackageAuthoring(AuthoringBase):
             entry = {"git": inp.git, **({"revision": inp.revision} if inp.revision else {})}
             same = ("git", inp.git)
         else:
+            check_path_text(inp.local or "")
             local = Path(inp.local or "")
             folder = (self.root / local).resolve() if not local.is_absolute() else local.resolve()
             if not (folder / "dbt_project.yml").is_file():

@@ -29,8 +29,8 @@ _COMMENT = re.compile(r"\{#.*?#\}", re.S)
 
 
 def check_name(name: str, what: str) -> None:
-    if not NAME.match(name or ""):
-        raise ToolFailure("invalid_name", f"{what} name {name!r} is not a dbt name: lower-case letters, digits and _, starting with a letter or _.",
+    if not NAME.match(name or "") or len(name) > 128:
+        raise ToolFailure("invalid_name", f"{what} name {name[:80]!r} is not a dbt name: lower-case letters, digits and _, starting with a letter or _ (at most 128).",
                           "Use snake_case, e.g. stg_orders; paths and '..' are not accepted in names.")
 
 

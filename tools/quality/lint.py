@@ -113,6 +113,10 @@ class SqlLinter:
     def fix(self, sql: str, fname: str, options: LintOptions) -> str:
         with self._lock:
             linted = self._linter(options).lint_string(sql, fname=fname, fix=True)
+            if any(getattr(v, "rule_code", lambda: "")() == "TMP" for v in linted.get_violations()):
+                # sqlfluff cannot fix what it could not template (it asserts): say so instead
+                raise ToolFailure("sql_not_templatable", "sqlfluff could not template this SQL, so it cannot fix it.",
+                                  "Call sql_lint to see the templating error (TMP) and fix the Jinja first.")
             fixed, _ = linted.fix_string()
             return fixed
 

@@ -18,6 +18,16 @@ from tools.quality.lint import LintOptions, SqlLinter, unified_diff
 from tools.quality.results import AnalyzeResult, CheckResult, FixResult, LintResult, MetricsResult
 
 
+MAX_LINT_CHARS = 64_000  # sqlfluff's time grows much faster than its input: 90 k characters took over a minute to fix
+
+
+def check_size(sql: str, what: str) -> str:
+    if len(sql) > MAX_LINT_CHARS:
+        raise ToolFailure("sql_too_large", f"{what[:120]} has {len(sql):,} characters; sql_lint and sql_fix take at most {MAX_LINT_CHARS:,}.",
+                          "Lint the model in parts (its CTEs), or run sqlfluff on it outside the server.")
+    return sql
+
+
 class QualityTools:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -32,12 +42,12 @@ class QualityTools:
         if (inp.path is None) == (inp.sql is None):
             raise ToolFailure("invalid_input", "Give path or sql (one of them).", "e.g. path='models/marts/fct_orders.sql'.")
         if inp.sql is not None:
-            return inp.sql, None, None
+            return check_size(inp.sql, "sql"), None, None
         path = project_path(self.root, inp.path or "")
         text = read_text(path) if path.is_file() else None
         if text is None:
             raise ToolFailure("file_not_found", f"No file {inp.path} in the project.", "Give a path relative to the project, e.g. models/x.sql.")
-        return text, path.relative_to(self.root).as_posix(), path
+        return check_size(text, inp.path or ""), path.relative_to(self.root).as_posix(), path
 
     def _default_dialect(self) -> str:
         """'' when the project's .sqlfluff names the dialect, else the profile's adapter; re-read only when a file changes."""
