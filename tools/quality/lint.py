@@ -113,11 +113,11 @@ class SqlLinter:
     def fix(self, sql: str, fname: str, options: LintOptions) -> str:
         with self._lock:
             linted = self._linter(options).lint_string(sql, fname=fname, fix=True)
-            if any(getattr(v, "rule_code", lambda: "")() == "TMP" for v in linted.get_violations()):
-                # sqlfluff cannot fix what it could not template (it asserts): say so instead
+            try:
+                fixed, _ = linted.fix_string()
+            except AssertionError:  # sqlfluff asserts that it could template the text before it fixes it
                 raise ToolFailure("sql_not_templatable", "sqlfluff could not template this SQL, so it cannot fix it.",
-                                  "Call sql_lint to see the templating error (TMP) and fix the Jinja first.")
-            fixed, _ = linted.fix_string()
+                                  "Call sql_lint to see the templating error (TMP) and fix the Jinja first.") from None
             return fixed
 
 
