@@ -66,6 +66,10 @@ class PreviewOp:
         except readonly.PreviewRefused as exc:
             return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot preview: {exc}.",
                                            "hint": "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables."}}
+        except Exception as exc:  # the database would not open read-only (a missing attachment, a handle held elsewhere)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot open the target's database read-only: {first}",
+                                           "hint": "Check the target's path and attach entries with dbt_debug, then call again."}}
         try:
             table = readonly.run_duckdb_preview(con, sql, int(options.get("limit") or 10))
         except readonly.PreviewRefused as exc:

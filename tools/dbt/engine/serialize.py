@@ -14,9 +14,11 @@ SECRET_PATTERN = re.compile(
     r"(?i)(password|passwd|pwd|token|secret|private_key|api_key|access_key|client_secret)([\"']?\s*[:=]\s*)"
     r"(\"[^\"]*\"|'[^']*'|\S+)"
 )
+URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@'\"]{1,256}:)[^\s@'\"]{1,256}(@)")
 
 
 def redact(text: str) -> str:
+    text = URL_PASSWORD.sub(r"\1***\2", text)
     return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
