@@ -81,6 +81,10 @@ class PackageAuthoring(AuthoringBase):
         except BaseException as exc:
             applied.rollback()
             if isinstance(exc, ToolFailure):
+                try:  # dbt_packages/ as the restored lock says, or a half-installed package breaks every later call
+                    await self.engine.invoke(["deps"], timeout=self._timeout(inp), progress=progress, reuse_manifest=False)
+                except ToolFailure:
+                    pass  # the typed error below is the one the agent needs; dbt_deps shows this one
                 raise ToolFailure(exc.code, f"{exc.message} — packages.yml was put back as it was.", exc.hint, exc.details) from None
             raise
         adapters = {f"dbt_{name}" for name in DIALECTS}

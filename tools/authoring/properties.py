@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,9 @@ class PropertiesAuthoring(AuthoringBase):
         return out
 
     @staticmethod
-    def _merge_tests(entry: Any, tests: list[tuple[str, Any]]) -> None:
+    def _merge_tests(entry: Any, tests: list[tuple[str, Any]], spelling: str = "data_tests") -> None:
         """Add tests to a model or column entry; a test of the same kind is replaced, the others stay."""
-        key = "tests" if "tests" in entry and "data_tests" not in entry else "data_tests"
+        key = "tests" if "tests" in entry and "data_tests" not in entry else "data_tests" if "data_tests" in entry else spelling
         current = entry.get(key)
         if current is None:
             current = yaml_props.to_yaml([])
@@ -70,6 +71,8 @@ class PropertiesAuthoring(AuthoringBase):
                           columns: list[tuple[ColumnSpec, list[tuple[str, Any]]]], model_tests: list[tuple[str, Any]]) -> None:
         rel = path.relative_to(self.root).as_posix()
         doc = yaml_props.load(plan.pending(path), rel)
+        text = plan.pending(path) or ""
+        spelling = "tests" if re.search(r"^[ -]*tests:", text, re.M) and not re.search(r"^[ -]*data_tests:", text, re.M) else "data_tests"
         entries = yaml_props.section(doc, section)
         entry = yaml_props.find(entries, name)
         if entry is None:
@@ -90,9 +93,9 @@ class PropertiesAuthoring(AuthoringBase):
                 if column.data_type:
                     existing["data_type"] = column.data_type
                 if tests:
-                    self._merge_tests(existing, tests)
+                    self._merge_tests(existing, tests, spelling)
         if model_tests:
-            self._merge_tests(entry, model_tests)
+            self._merge_tests(entry, model_tests, spelling)
         plan.write(path, doc.dump())
 
 

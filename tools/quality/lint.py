@@ -71,6 +71,8 @@ class SqlLinter:
         linter = self._linters.get(key)
         if linter is None:
             from sqlfluff.core import FluffConfig, Linter
+            from sqlfluff.core.config import file as config_file
+            from sqlfluff.core.config import loader as config_loader
             from sqlfluff.core.errors import SQLFluffUserError
 
             overrides: dict[str, Any] = {"templater": options.templater, "large_file_skip_byte_limit": 0}
@@ -86,6 +88,8 @@ class SqlLinter:
                 except ImportError:
                     raise ToolFailure("templater_unavailable", "The dbt templater needs the package sqlfluff-templater-dbt, which is not installed.",
                                       "Use templater='jinja' (the default: dbt builtins, no warehouse), or install sqlfluff-templater-dbt.") from None
+            config_loader.load_config_at_path.cache_clear()  # sqlfluff caches config files per path for the process's life
+            config_file.load_config_file_as_dict.cache_clear()
             try:
                 config = FluffConfig.from_path(str(self.project_dir), overrides=overrides)
             except (SQLFluffUserError, KeyError) as exc:  # KeyError: a dialect sqlfluff does not know (e.g. in .sqlfluff)
