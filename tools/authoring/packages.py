@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from tools.authoring.project import DIALECTS
 from tools.authoring.results import AuthoringResult, FileOut
 
 
+GIT_URL = re.compile(r"^(https://|http://|ssh://|git@[A-Za-z0-9.-]+:)[^\s]+$")
+
+
 class PackageAuthoring(AuthoringBase):
     async def package(self, inp: PackageInput, progress: ProgressReporter) -> AuthoringResult:
         forms = [inp.name is not None, inp.git is not None, inp.local is not None]
@@ -30,8 +34,8 @@ class PackageAuthoring(AuthoringBase):
             entry: dict[str, Any] = {"package": inp.name, "version": inp.version}
             same = ("package", inp.name)
         elif inp.git is not None:
-            if inp.git.startswith("-"):
-                raise ToolFailure("invalid_input", "git must be a URL.", "e.g. git='https://github.com/org/pkg.git'.")
+            if not GIT_URL.match(inp.git):  # git's ext:: and other transports run commands; flags start with '-'
+                raise ToolFailure("invalid_input", "git must be an https://, ssh:// or git@host: URL.", "e.g. git='https://github.com/org/pkg.git'.")
             entry = {"git": inp.git, **({"revision": inp.revision} if inp.revision else {})}
             same = ("git", inp.git)
         else:
@@ -42,7 +46,9 @@ class PackageAuthoring(AuthoringBase):
                 raise ToolFailure("package_not_found", f"No dbt_project.yml in {inp.local}.", "Give the folder of a dbt package.")
             entry = {"local": inp.local}
             same = ("local", inp.local)
-        await self._current(inp, progress)
+        layout, _ = await self._current(inp, progress)
+        installed_dir = self.root / layout.packages_install_path
+        had_installed_dir = installed_dir.exists()
         path = self.root / "packages.yml"
         dependencies = self.root / "dependencies.yml"
         if not path.exists() and dependencies.exists() and "packages:" in (read_text(dependencies) or ""):
@@ -81,10 +87,14 @@ class PackageAuthoring(AuthoringBase):
         except BaseException as exc:
             applied.rollback()
             if isinstance(exc, ToolFailure):
-                try:  # dbt_packages/ as the restored lock says, or a half-installed package breaks every later call
-                    await self.engine.invoke(["deps"], timeout=self._timeout(inp), progress=progress, reuse_manifest=False)
-                except ToolFailure:
-                    pass  # the typed error below is the one the agent needs; dbt_deps shows this one
+                # dbt_packages/ as the restored lock says, or a half-installed package breaks every later call
+                if not had_installed_dir:
+                    shutil.rmtree(installed_dir, ignore_errors=True)
+                else:
+                    try:
+                        await self.engine.invoke(["deps"], timeout=self._timeout(inp), progress=progress, reuse_manifest=False)
+                    except ToolFailure:
+                        pass  # the typed error below is the one the agent needs; dbt_deps shows this one
                 raise ToolFailure(exc.code, f"{exc.message} — packages.yml was put back as it was.", exc.hint, exc.details) from None
             raise
         adapters = {f"dbt_{name}" for name in DIALECTS}
