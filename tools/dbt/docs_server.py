@@ -14,6 +14,7 @@ import http.server
 import threading
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from server.errors import ToolFailure
@@ -42,19 +43,18 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
             return HTTPStatus.NOT_FOUND, "Not part of the docs site"
         return None
 
-    def do_GET(self) -> None:
+    def _serve(self, serve: Any) -> None:
         refusal = self._refusal()
         if refusal:
             self.send_error(*refusal)
         else:
-            super().do_GET()
+            serve()
+
+    def do_GET(self) -> None:
+        self._serve(super().do_GET)
 
     def do_HEAD(self) -> None:
-        refusal = self._refusal()
-        if refusal:
-            self.send_error(*refusal)
-        else:
-            super().do_HEAD()
+        self._serve(super().do_HEAD)
 
 
 class DocsServer:

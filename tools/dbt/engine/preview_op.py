@@ -13,6 +13,9 @@ from tools.dbt.engine.serialize import classify_exception, serialize_result
 class PreviewOp:
     """Mixed into the Worker: uses its manifest, its dbt runner and its statement guard."""
 
+    def _refused(self, code: str, message: str, hint: str, **details: Any) -> dict[str, Any]:
+        return {"ok": False, "events": self.events, "error": {"code": code, "message": message, "hint": hint, **details}}
+
     def preview(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
         """Compile (with the statement guard on), check, then run on a connection the database keeps read-only."""
         from tools.dbt.engine import readonly
@@ -44,9 +47,8 @@ class PreviewOp:
         sql = nodes[0].get("compiled_sql") or ""
         adapter_type = self.adapter_type()
         if adapter_type != "duckdb":
-            return {"ok": False, "error": {
-                "code": "preview_unavailable", "hint": "Use dbt_build and the warehouse's own tools to inspect data.",
-                "message": f"Previews run only where the server can make the database enforce read-only; the {adapter_type} adapter is not supported yet."}}
+            return self._refused("preview_unavailable", "Previews run only where the server can make the database enforce read-only; "
+                                 f"the {adapter_type} adapter is not supported yet.", "Use dbt_build and the warehouse's own tools to inspect data.")
         relations = None if options.get("any_relation") else readonly.project_relations(self.manifest)
         problem = readonly.preview_problem(sql, adapter_type, relations)
         if problem:
@@ -54,32 +56,30 @@ class PreviewOp:
             hint = {"relation_not_allowed": "Read models, seeds, snapshots and sources through ref()/source() (dbt_list shows them).",
                     "invalid_sql": "Rewrite the query in plain SQL the server can parse (one select/with query)."}.get(
                 code, "Pass one select/with query over ref()/source() relations; change data through models and dbt_build.")
-            return {"ok": False, "events": self.events, "error": {
-                "code": code, "message": f"The preview query was refused: {reason}.", "compiled_sql": sql[:2000], "hint": hint}}
+            return self._refused(code, f"The preview query was refused: {reason}.", hint, compiled_sql=sql[:2000])
         from dbt.adapters.factory import FACTORY
 
         adapter = FACTORY.adapters.get(adapter_type)
         if adapter is None:
-            return {"ok": False, "error": {"code": "internal_error", "message": "the dbt adapter is not loaded", "hint": "Call again."}}
+            return self._refused("internal_error", "the dbt adapter is not loaded", "Call again.")
         try:
             con = readonly.open_duckdb_read_only(adapter.config.credentials, self.project_dir)
         except readonly.PreviewRefused as exc:
-            return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot preview: {exc}.",
-                                           "hint": "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables."}}
+            return self._refused("preview_unavailable", f"Cannot preview: {exc}.",
+                                 "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables.")
         except Exception as exc:  # the database would not open read-only (a missing attachment, a handle held elsewhere)
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            return {"ok": False, "error": {"code": "preview_unavailable", "message": f"Cannot open the target's database read-only: {first}",
-                                           "hint": "Check the target's path and attach entries with dbt_debug, then call again."}}
+            return self._refused("preview_unavailable", f"Cannot open the target's database read-only: {first}",
+                                 "Check the target's path and attach entries with dbt_debug, then call again.")
         try:
             table = readonly.run_duckdb_preview(con, sql, int(options.get("limit") or 10))
         except readonly.PreviewRefused as exc:
-            return {"ok": False, "error": {"code": "not_read_only", "message": f"The preview query was refused: {exc}.",
-                                           "hint": "Pass exactly one select/with query."}}
+            return self._refused("not_read_only", f"The preview query was refused: {exc}.", "Pass exactly one select/with query.")
         except Exception as exc:  # the database's own refusal or error, e.g. a permission or binder error
             message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
             if type(exc).__name__ == "PermissionException" or "read-only" in message or "lock_configuration" in message:
-                return {"ok": False, "error": {"code": "not_read_only", "message": f"The database refused the preview: {message}",
-                                               "hint": "Previews read project relations only; change data through models and dbt_build."}}
+                return self._refused("not_read_only", f"The database refused the preview: {message}",
+                                     "Previews read project relations only; change data through models and dbt_build.")
             return {"ok": True, "success": False, "events": self.events, "payload": {
                 "nodes": [{**nodes[0], "status": "error", "message": message}],
                 "elapsed_s": round(time.perf_counter() - started, 4)}}

@@ -53,6 +53,13 @@ def project_relations(manifest: Any) -> ProjectRelations:
     return ProjectRelations(frozenset(full), frozenset(name for _, _, name in full))
 
 
+def _write_nodes() -> tuple[type, ...]:
+    """sqlglot expressions that change data or run a command: never inside a read-only query."""
+    from sqlglot import exp
+
+    return (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Copy)
+
+
 def preview_problem(sql: str, dialect: str, relations: ProjectRelations | None) -> tuple[str, str] | None:
     """(error code, why) the compiled preview `sql` may not run, or None. `relations=None` allows any relation."""
     import sqlglot
@@ -68,8 +75,9 @@ def preview_problem(sql: str, dialect: str, relations: ProjectRelations | None) 
     if not isinstance(statement, exp.Query):
         return "not_read_only", f"it is a {statement.key.upper()} statement, not a query"
     ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    writes = _write_nodes()
     for node in statement.walk():
-        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Copy)):
+        if isinstance(node, writes):
             return "not_read_only", f"it contains {node.key.upper()}"
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
@@ -77,8 +85,7 @@ def preview_problem(sql: str, dialect: str, relations: ProjectRelations | None) 
                 return "relation_not_allowed", f"it calls {name}(), which reads the server's environment or files, not project data"
         if isinstance(node, exp.Table):
             if not isinstance(node.this, exp.Identifier):
-                function = node.this.name.lower() if isinstance(node.this, exp.Func) else ""
-                if function in ROW_GENERATORS or (isinstance(node.this, exp.Func) and node.this.sql_name().lower() in ROW_GENERATORS):
+                if isinstance(node.this, exp.Func) and {node.this.name.lower(), node.this.sql_name().lower()} & set(ROW_GENERATORS):
                     continue
                 return "relation_not_allowed", f"it reads from {node.this.sql(dialect=dialect)[:80]!r}, which is not a table; previews read project relations"
             if relations is None:
@@ -122,9 +129,7 @@ def statement_problem(sql: str, adapter_type: str) -> str | None:
     statement = statements[0]
     if isinstance(statement, (exp.Transaction, exp.Commit, exp.Rollback)):
         return None
-    if not isinstance(statement, exp.Query) or any(
-            isinstance(n, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command))
-            for n in statement.walk()):
+    if not isinstance(statement, exp.Query) or any(isinstance(n, _write_nodes()) for n in statement.walk()):
         return f"it is a {statement.key.upper()} statement, not a read-only query"
     return None
 
