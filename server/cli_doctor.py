@@ -27,13 +27,43 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def _dbt(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args,
-               "--project-dir", str(settings.project_dir), "--profiles-dir", str(settings.effective_profiles_dir)]
+# `dbt debug` then `dbt parse` in one child process (dbt's import is most of the time each would take on its own).
+_DEBUG_THEN_PARSE = """
+import sys
+from dbt.cli.main import dbtRunner
+runner = dbtRunner()
+for command in ("debug", "parse"):
+    print("@@doctor-start " + command, flush=True)
+    result = runner.invoke([command, *sys.argv[1:]])
+    print("@@doctor-end " + command + (" ok" if result.success else " failed"), flush=True)
+"""
+
+
+def _debug_then_parse(settings: Settings) -> dict[str, tuple[bool, list[str]]]:
+    """command -> (succeeded, its output lines), for `debug` and `parse`; a command the child never finished failed."""
+    args = ["--project-dir", str(settings.project_dir), "--profiles-dir", str(settings.effective_profiles_dir)]
     if settings.target:
-        command += ["--target", settings.target]
+        args += ["--target", settings.target]
     env = dict(os.environ, DO_NOT_TRACK="1", DBT_USE_COLORS="false")
-    return subprocess.run(command, capture_output=True, text=True, cwd=settings.project_dir, env=env, timeout=300)
+    run = subprocess.run([sys.executable, "-c", _DEBUG_THEN_PARSE, *args], capture_output=True, text=True,
+                         cwd=settings.project_dir, env=env, timeout=600)
+    outcome: dict[str, tuple[bool, list[str]]] = {}
+    current: str | None = None
+    for line in run.stdout.splitlines():
+        if line.startswith("@@doctor-start "):
+            current = line.split()[1]
+            outcome[current] = (False, [])
+        elif line.startswith("@@doctor-end "):
+            _, command, verdict = line.split()
+            outcome[command] = (verdict == "ok", outcome[command][1])
+            current = None
+        elif current and line.strip():
+            outcome[current][1].append(line)
+    stderr = run.stderr.strip().splitlines()
+    for command in ("debug", "parse"):
+        ok, lines = outcome.get(command, (False, []))
+        outcome[command] = (ok, lines if ok or lines else stderr)
+    return outcome
 
 
 def run_checks(settings: Settings) -> list[Check]:
@@ -46,12 +76,11 @@ def run_checks(settings: Settings) -> list[Check]:
     profiles = settings.effective_profiles_dir / "profiles.yml"
     checks.append(Check("profiles", profiles.is_file(), f"profiles {profiles}", "pass --profiles-dir or create profiles.yml"))
     if has_project and profiles.is_file():
-        debug = _dbt(settings, "debug")
-        tail = (debug.stdout + debug.stderr).strip().splitlines()[-3:]
-        checks.append(Check("connection", debug.returncode == 0, "dbt debug: " + " | ".join(tail), "fix the profile/target; `dbt debug` shows details"))
-        parse = _dbt(settings, "parse")
-        last = (parse.stdout + parse.stderr).strip().splitlines()[-1:] or [""]
-        checks.append(Check("parse", parse.returncode == 0, "dbt parse: " + last[0], "fix the file named by dbt parse"))
+        dbt = _debug_then_parse(settings)
+        debug_ok, debug_lines = dbt["debug"]
+        checks.append(Check("connection", debug_ok, "dbt debug: " + " | ".join(debug_lines[-3:]), "fix the profile/target; `dbt debug` shows details"))
+        parse_ok, parse_lines = dbt["parse"]
+        checks.append(Check("parse", parse_ok, "dbt parse: " + (parse_lines[-1:] or [""])[0], "fix the file named by dbt parse"))
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=settings.data_dir):

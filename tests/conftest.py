@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,56 @@ from server.cli_demo import server_environment
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "fixtures" / "shop"
 BATCH2 = FIXTURE / "batches" / "batch2"
+STYLEGUIDE = REPO / "fixtures" / "styleguide"
 
 
 def copy_shop(dest: Path) -> Path:
-    """A fresh, writable copy of the demo project (without build products)."""
+    """A fresh, writable copy of the demo project (without build products), with dbt's partial-parse state of the
+    unchanged project: a server's first parse then takes ~1 s instead of ~3 s. dbt re-reads every file whose hash
+    differs, and the first full parse stays covered by the demo test (the demo copies the project itself)."""
     project = dest / "shop"
     shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    (project / "target").mkdir()
+    shutil.copy(_partial_parse_state(), project / "target" / "partial_parse.msgpack")
     return project
+
+
+def copy_styleguide(dest: Path) -> Path:
+    """A fresh, writable copy of the style-guide idiom project (fixtures/styleguide)."""
+    project = dest / "styleguide"
+    shutil.copytree(STYLEGUIDE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    return project
+
+
+_PARSE_STATE: list[Path] = []
+
+
+def _partial_parse_state() -> Path:
+    """target/partial_parse.msgpack of the demo project as dbt's CLI parses it, made once per run."""
+    if not _PARSE_STATE:
+        project = Path(tempfile.mkdtemp(prefix="dbt-ae-parsed-")) / "shop"
+        shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+        parsed = run_dbt_cli(project, "parse")
+        assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-3000:]
+        _PARSE_STATE.append(project / "target" / "partial_parse.msgpack")
+    return _PARSE_STATE[0]
+
+
+def run_dbt_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """dbt's own CLI on a project (the way a user builds it), outside any server."""
+    env = {k: v for k, v in os.environ.items() if k != "DBT_AE_DUCKDB_PATH"} | {"DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
+    return subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args, "--project-dir", str(project),
+                           "--profiles-dir", str(project)], capture_output=True, text=True, cwd=project, env=env, timeout=600)
+
+
+def run_server_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`dbt-ae-mcp <args>` as a user runs it, from the repository."""
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
+
+
+def run_python(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -c script args...` in a fresh interpreter from the repository (for what one process cannot show)."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
 
 def apply_batch2(project: Path) -> None:
@@ -49,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for state in _PARSE_STATE:
+        shutil.rmtree(state.parents[2], ignore_errors=True)
     shutil.rmtree(os.environ.pop("DBT_AE_MEMORY_MODEL_CACHE", ""), ignore_errors=True)
 
 
@@ -79,19 +124,41 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> N
             time.sleep(0.1)
 
 
-@asynccontextmanager
-async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[str]:
-    """Start `dbt-ae-mcp serve --http` as a real process; yields its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, *serve_args(project, data_dir, "--http", f"127.0.0.1:{port}", *extra)],
-        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+@contextmanager
+def listening(command: list[str], port: int, timeout: float = 60, env: dict[str, str] | None = None,
+              stderr_path: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A process started here that must listen on 127.0.0.1:port; stopped on exit. Its stderr goes to stderr_path when
+    given, and a process that dies before it listens fails with that stderr's tail."""
+    log = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
+    proc = subprocess.Popen(command, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=log,
+                            env=None if env is None else {**os.environ, **env})
     try:
-        wait_for_port(port, proc, 30)
-        yield f"http://127.0.0.1:{port}/mcp"
+        try:
+            wait_for_port(port, proc, timeout)
+        except RuntimeError as exc:
+            tail = stderr_path.read_text(errors="replace")[-2000:] if stderr_path else ""
+            raise RuntimeError(f"{exc}\n{tail}") from None
+        yield proc
     finally:
         stop_process(proc)
+        if stderr_path:
+            log.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def http_serving(project: Path, data_dir: Path, *extra: str, env: dict[str, str] | None = None,
+                 stderr_path: Path | None = None) -> Iterator[str]:
+    """`dbt-ae-mcp serve --http` as a real process; yields its MCP URL."""
+    port = free_port()
+    with listening([sys.executable, *serve_args(project, data_dir, "--http", f"127.0.0.1:{port}", *extra)], port,
+                   env=env, stderr_path=stderr_path):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@asynccontextmanager
+async def http_server(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[str]:
+    with http_serving(project, data_dir, *extra) as url:
+        yield url
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -124,9 +191,69 @@ async def rows(client: Client, sql: str, limit: int = 1000) -> list[dict[str, An
     return [dict(zip(shown["columns"], row)) for row in shown["rows"]]
 
 
+def registered_tools(*toolsets: str) -> set[str]:
+    """Tool names from the toolsets' registration tables (all toolsets when none is named): what a server must list.
+    Tests of which tools write keep their own lists: taken from the table, they could not fail."""
+    from importlib import import_module
+
+    from server.app import TOOLSET_MODULES
+
+    return {spec.name for name in (toolsets or tuple(TOOLSET_MODULES)) for spec in import_module(TOOLSET_MODULES[name]).TOOLS}
+
+
+def with_cursor(args: dict[str, Any], cursor: str | None) -> dict[str, Any]:
+    return {**args, **({"cursor": cursor} if cursor else {})}
+
+
+async def all_pages(client: Client, tool: str, args: dict[str, Any], max_pages: int = 100) -> list[CallToolResult]:
+    """Every page of a paginated tool, following next_cursor until there is none."""
+    pages: list[CallToolResult] = []
+    cursor = None
+    for _ in range(max_pages):
+        pages.append(await client.call_tool(tool, with_cursor(args, cursor)))
+        cursor = ok(pages[-1]).get("next_cursor")
+        if not cursor:
+            return pages
+    raise AssertionError(f"{tool} still hands out a cursor after {max_pages} pages")
+
+
+def follow_cursor(fetch: Any, max_pages: int = 100) -> list[dict[str, Any]]:
+    """Every page from fetch(cursor) -> structured page (for the synchronous clients: raw servers, portals)."""
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(max_pages):
+        pages.append(fetch(cursor))
+        cursor = pages[-1].get("next_cursor")
+        if not cursor:
+            return pages
+    raise AssertionError(f"still a cursor after {max_pages} pages")
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     return copy_shop(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def built_shop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo project built once per run by dbt's CLI (seeds, models, snapshot, tests pass): `built_shop` copies it."""
+    project = copy_shop(tmp_path_factory.mktemp("built-template"))
+    built = run_dbt_cli(project, "build")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return project
+
+
+@pytest.fixture
+def built_shop(built_shop_template: Path, tmp_path: Path) -> Path:
+    """A writable copy of the built demo project (DuckDB file and target/ included), for a test whose subject is not
+    the first build."""
+    return copy_built_shop(built_shop_template, tmp_path)
+
+
+def copy_built_shop(template: Path, dest: Path) -> Path:
+    project = dest / "shop"
+    shutil.copytree(template, project, ignore=shutil.ignore_patterns("logs"))
+    return project
 
 
 @pytest.fixture

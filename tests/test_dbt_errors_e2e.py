@@ -7,21 +7,20 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import error, ok, stdio_session
+from conftest import error, ok, run_server_cli, stdio_session
 
 pytestmark = pytest.mark.e2e
 
 SLOW_SQL = "select sum(hash(i)) from range(50000000000) t(i)"
 
 
-async def test_bad_input_failures_and_worker_recovery(shop: Path, data_dir: Path) -> None:
+async def test_bad_input_failures_and_worker_recovery(built_shop: Path, data_dir: Path) -> None:
+    shop = built_shop
     (shop / "tests" / "assert_always_fails.sql").write_text("select order_id from {{ ref('fct_orders') }} limit 1\n")
     async with stdio_session(shop, data_dir) as client:
-        assert ok(await client.call_tool("dbt_seed", {}))["success"]
-
         # A failing data test is a result (success=false, failing node first), not a tool error.
-        built = ok(await client.call_tool("dbt_build", {}))
-        assert built["success"] is False
+        built = ok(await client.call_tool("dbt_build", {"select": "fct_orders+"}))
+        assert built["success"] is False and "model.shop.fct_orders" in {n["unique_id"] for n in built["nodes"]}
         assert built["nodes"][0]["unique_id"] == "test.shop.assert_always_fails"
         assert built["nodes"][0]["status"] == "fail" and built["counts"]["ERROR"] == 1
         tested = ok(await client.call_tool("dbt_test", {"select": "assert_always_fails"}))
@@ -84,15 +83,8 @@ async def test_missing_project_dir_still_initializes(tmp_path: Path, data_dir: P
 
 
 def test_doctor_reports_and_says_what_to_fix(shop: Path, data_dir: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    good = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--project-dir", str(shop), "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    good = run_server_cli("doctor", "--project-dir", str(shop), "--data-dir", str(data_dir), timeout=300)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "all checks passed" in good.stdout and "[ok  ] connection" in good.stdout
-    bad = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--project-dir", str(tmp_path / "missing"), "--data-dir", str(data_dir)],
-                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert "all checks passed" in good.stdout and "[ok  ] connection" in good.stdout and "[ok  ] parse" in good.stdout
+    bad = run_server_cli("doctor", "--project-dir", str(tmp_path / "missing"), "--data-dir", str(data_dir), timeout=300)
     assert bad.returncode == 1 and "[FAIL] project" in bad.stdout and "fix: pass --project-dir" in bad.stdout

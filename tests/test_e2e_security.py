@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import copy_shop, error, ok, stdio_session
+from conftest import copy_built_shop, error, ok, stdio_session
 
 pytestmark = pytest.mark.e2e
 
@@ -64,20 +64,13 @@ def database_state(project: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("security")
-
-
-async def _build(root: Path) -> tuple[Path, Path]:
-    project = root / "shop"
-    data_dir = root / "data"
-    if not project.exists():
-        copy_shop(root)
-        (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
-        data_dir.mkdir()
-        async with stdio_session(project, data_dir) as client:
-            assert ok(await client.call_tool("dbt_build", {}))["success"]
-    return project, data_dir
+def built(tmp_path_factory: pytest.TempPathFactory, built_shop_template: Path) -> tuple[Path, Path]:
+    """(project, data dir): a copy of the built demo project with a project macro that writes, shared by the module."""
+    root = tmp_path_factory.mktemp("security")
+    project = copy_built_shop(built_shop_template, root)
+    (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
+    (root / "data").mkdir()
+    return project, root / "data"
 
 
 async def _hostile_dbt_calls(client: Any) -> None:
@@ -109,8 +102,8 @@ async def _hostile_protocol_calls(client: Any) -> None:
     assert error(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop\u0000/x"}))["code"] in ("invalid_key", "invalid_input")
 
 
-async def test_hostile_inputs_on_a_default_server(built: Path) -> None:
-    project, data_dir = await _build(built)
+async def test_hostile_inputs_on_a_default_server(built: tuple[Path, Path]) -> None:
+    project, data_dir = built
     for path in PWN_FILES:
         path.unlink(missing_ok=True)
     files_before, db_before = project_state(project), database_state(project)
@@ -165,8 +158,8 @@ async def test_hostile_inputs_on_a_default_server(built: Path) -> None:
         assert defined["success"] and [n["unique_id"] for n in defined["nodes"]] == ["seed.shop.country_codes"]
 
 
-async def test_hostile_inputs_on_a_read_only_server(built: Path) -> None:
-    project, data_dir = await _build(built)
+async def test_hostile_inputs_on_a_read_only_server(built: tuple[Path, Path]) -> None:
+    project, data_dir = built
     for path in PWN_FILES:
         path.unlink(missing_ok=True)
     files_before, db_before = project_state(project), database_state(project)
@@ -182,8 +175,8 @@ async def test_hostile_inputs_on_a_read_only_server(built: Path) -> None:
     assert not [p for p in PWN_FILES if p.exists()]
 
 
-async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: Path) -> None:
-    project, data_dir = await _build(built)
+async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: tuple[Path, Path]) -> None:
+    project, data_dir = built
     async with stdio_session(project, data_dir, "--allow-sql-in-jinja", "--toolsets", "dbt,authoring") as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert listed["dbt_compile"].annotations.read_only_hint is False

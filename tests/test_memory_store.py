@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import run_python
 from memory.keys import parse_key, parse_pattern
 from memory.store import MemoryStore, NewMemory
 from server.errors import ToolFailure
@@ -113,8 +111,8 @@ print(json.dumps([[h.key, h.score] for h in hits]))
 def test_reopen_in_new_process_same_results(store: MemoryStore, tmp_path: Path) -> None:
     query = "how is the orders fact table loaded incrementally"
     here = [[h.key, h.score] for h in store.search(query, 5, {}, None, None)]
-    out = subprocess.run([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / "memory"), query],
-                         capture_output=True, text=True, cwd=REPO, timeout=300, check=True)
+    out = run_python(SEARCH_SCRIPT, str(tmp_path / "memory"), query)
+    assert out.returncode == 0, out.stderr[-2000:]
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert [k for k, _ in there] == [k for k, _ in here]
     assert [s for _, s in there] == pytest.approx([s for _, s in here], abs=1e-4)
@@ -150,7 +148,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_journaled_stores_of_a_killed_process_are_indexed_by_the_next(tmp_path: Path) -> None:
     """A store is acknowledged once journaled; a process killed before embedding loses nothing."""
     path = tmp_path / "memory"
-    out = subprocess.run([sys.executable, "-c", KILLED_AFTER_ACK, str(path)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = run_python(KILLED_AFTER_ACK, str(path))
     assert out.returncode == -9
     left = int(out.stdout.strip().splitlines()[-1])
     assert left == 40  # killed before anything was indexed: every row waits in the journal
@@ -178,8 +176,8 @@ def test_search_sees_another_process_writes_replaces_and_deletes(store: MemorySt
     """The in-memory mirror that serves searches catches up with what another process changed."""
     assert store.search("stg_payments", 3, {}, None, None)[0].key == "dbt-analytics-engineer/finance/stg-payments-fix"
     for change in ("change", "add"):
-        subprocess.run([sys.executable, "-c", OTHER_PROCESS_WRITES, str(tmp_path / "memory"), change], capture_output=True,
-                       text=True, cwd=REPO, timeout=300, check=True)
+        wrote = run_python(OTHER_PROCESS_WRITES, str(tmp_path / "memory"), change)
+        assert wrote.returncode == 0, wrote.stderr[-2000:]
         if change == "change":  # no new ids: only the catch-up can tell the mirror
             replaced = store.search("fct_orders", 5, {}, None, None)
             assert [h.text for h in replaced if h.key.endswith("fct-orders-config")] == ["fct_orders moved to microbatch on ordered_at"]

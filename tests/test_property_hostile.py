@@ -32,7 +32,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import HOSTILE_STATS, REPO, copy_shop, stdio_session
+from conftest import HOSTILE_STATS, REPO, copy_shop, follow_cursor, stdio_session, with_cursor
 
 pytestmark = pytest.mark.e2e
 
@@ -523,16 +523,13 @@ class Server:
         return self.portal.call(one)
 
     def memories(self) -> list[tuple[str, str, str]]:
-        found: list[tuple[str, str, str]] = []
-        cursor = None
-        while True:
-            result = self.call("memory_retrieve", {"key": "*/*/*", "limit": 200, **({"cursor": cursor} if cursor else {})})
+        def fetch(cursor: str | None) -> dict[str, Any]:
+            result = self.call("memory_retrieve", with_cursor({"key": "*/*/*", "limit": 200}, cursor))
             assert not result.is_error, result.structured_content
-            page = result.structured_content
-            found += [(m["key"], m.get("text") or "", json.dumps(m.get("metadata") or {}, sort_keys=True)) for m in page["memories"]]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return sorted(found)
+            return result.structured_content
+
+        return sorted((m["key"], m.get("text") or "", json.dumps(m.get("metadata") or {}, sort_keys=True))
+                      for page in follow_cursor(fetch) for m in page["memories"])
 
     def reseed_memories(self) -> None:
         result = self.call("memory_store", {"items": SEED_MEMORIES})

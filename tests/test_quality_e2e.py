@@ -132,8 +132,7 @@ async def test_project_metrics_from_artifacts_and_run_history(shop: Path, data_d
         assert before["models_built"]["value"] is None and "dbt_build" in before["models_built"]["reason"]
         assert before["incremental_models_ratio"]["value"] == 0.1  # fct_orders of the 10 models
         assert before["documentation_coverage"]["value"] == 1.0 and before["schema_compliance"]["value"] == 1.0
-        assert ok(await client.call_tool("dbt_seed", {}))["success"]
-        assert ok(await client.call_tool("dbt_build", {}))["success"]
+        assert ok(await client.call_tool("dbt_build", {}))["success"]  # seeds included
         ok(await client.call_tool("dbt_source_freshness", {}))
         after = ok(await client.call_tool("project_metrics", {}))["metrics"]
         assert after["models_built"]["value"] == 10 and after["models_failed"]["value"] == 0

@@ -4,15 +4,13 @@ server restart, and model_lineage reloads when target/manifest.json changes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from conftest import REPO, copy_shop, error, free_port, ok, serve_args, stdio_session, stop_process, wait_for_port
+from conftest import copy_shop, error, http_serving, ok, stdio_session
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +29,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     root = tmp_path_factory.mktemp("promises")
     project = copy_shop(root)
     (root / "data").mkdir()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, *serve_args(project, root / "data", "--toolsets", "dbt,quality,lineage", "--http", f"127.0.0.1:{port}")],
-                            cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc, 30)
-        yield project, f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop_process(proc)
+    with http_serving(project, root / "data", "--toolsets", "dbt,quality,lineage") as url:
+        yield project, url
 
 
 async def test_sql_lint_takes_the_dialect_from_sqlfluff_and_its_cache_follows_the_file(served: tuple[Path, str]) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from conftest import REPO, copy_shop, error, free_port, serve_args, stop_process, wait_for_port
+from conftest import REPO, copy_shop, error, free_port, http_serving, serve_args
 from tools.authoring.files import project_path
 from server.errors import ToolFailure
 from tools.dbt.docs_server import DocsServer
@@ -31,28 +32,20 @@ ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "appl
 
 
 class Served:
-    def __init__(self, port: int, proc: subprocess.Popen[bytes], project: Path) -> None:
-        self.port, self.proc, self.project = port, proc, project
-        self.url = f"http://127.0.0.1:{port}/mcp"
+    def __init__(self, url: str, project: Path) -> None:
+        self.url, self.project = url, project
+        self.port = int(url.rsplit(":", 1)[1].split("/")[0])
 
     def initialize(self, **headers: str) -> httpx.Response:
         """An MCP initialize POST as the streamable HTTP transport sends it, plus the given headers."""
         return httpx.post(self.url, json=INITIALIZE, headers={**ACCEPT, **headers}, timeout=20)
 
 
-def start(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
+@contextmanager
+def serving(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Served]:
     project = copy_shop(tmp)
-    port = free_port()
-    log = (tmp / "server.stderr").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, *serve_args(project, tmp / "data", "--toolsets", "lineage", "--http", f"127.0.0.1:{port}", *extra)],
-        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
-    try:
-        wait_for_port(port, proc, 60)
-    except RuntimeError:
-        stop_process(proc)
-        raise RuntimeError((tmp / "server.stderr").read_text()[-2000:]) from None
-    return Served(port, proc, project)
+    with http_serving(project, tmp / "data", "--toolsets", "lineage", *extra, env=env, stderr_path=tmp / "server.stderr") as url:
+        yield Served(url, project)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +53,8 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Token from a file (with a trailing newline, as editors write it) and one extra allowed Origin, by flags."""
     tmp = tmp_path_factory.mktemp("token_server")
     (tmp / "token").write_text(f"  {TOKEN}\n")
-    served = start(tmp, "--http-token-file", str(tmp / "token"), "--http-allowed-origins", OTHER_ORIGIN)
-    yield served
-    stop_process(served.proc)
+    with serving(tmp, "--http-token-file", str(tmp / "token"), "--http-allowed-origins", OTHER_ORIGIN) as served:
+        yield served
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:
@@ -125,13 +117,10 @@ async def test_sdk_client_with_token_works_and_without_fails(token_server: Serve
 
 
 def test_env_vars_set_token_and_origins(tmp_path: Path) -> None:
-    served = start(tmp_path, env={"DBT_AE_HTTP_TOKEN": TOKEN, "DBT_AE_HTTP_ALLOWED_ORIGINS": f"{OTHER_ORIGIN}, http://tool.local:9"})
-    try:
+    with serving(tmp_path, env={"DBT_AE_HTTP_TOKEN": TOKEN, "DBT_AE_HTTP_ALLOWED_ORIGINS": f"{OTHER_ORIGIN}, http://tool.local:9"}) as served:
         assert served.initialize().status_code == 401
         assert served.initialize(**bearer(), Origin="http://tool.local:9").status_code == 200
         assert served.initialize(**bearer(), Origin="http://tool.local:10").status_code == 403
-    finally:
-        stop_process(served.proc)
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
