@@ -20,9 +20,11 @@ class LineageBase:
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self.baselines = ctx.settings.data_dir / "tracking" / f"{self.root.name}-{digest}.json"
 
-    async def graph(self) -> LineageGraph:
+    async def graph(self, fresh: bool = False) -> LineageGraph:
+        """The manifest's graph; `fresh` first lets the worker parse files changed since (what column tools need: the
+        file on disk, not the last parse)."""
         path = self.root / "target" / "manifest.json"
-        if not path.is_file():  # the worker writes it with its first parse; wait for that once
+        if fresh or not path.is_file():  # the worker writes it with its parse; wait for that
             await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
         try:
             st = path.stat()

@@ -9,10 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlglot import exp
 
-from server.errors import ToolFailure
-from tools.authoring import rules
 
 _CTE = re.compile(r"(?:\bwith\s+|,\s*)([A-Za-z_][A-Za-z0-9_]*)\s+as\s*\(", re.I)
 _CONFIG = re.compile(r"\{\{\s*config\s*\((.*?)\)\s*\}\}", re.S)
@@ -43,6 +40,7 @@ class ChangeReport:
     columns_removed: list[str]
     columns_retyped: dict[str, tuple[str | None, str | None]]
     config_changes: dict[str, tuple[Any, Any]]
+    columns_renamed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,21 +80,6 @@ def config_of(sql: str) -> dict[str, Any]:
     return out
 
 
-def output_types(sql: str, dialect: str) -> tuple[list[str], dict[str, str | None]]:
-    try:
-        shape = rules.parse_sql(sql, dialect)
-    except ToolFailure:
-        return [], {}
-    types: dict[str, str | None] = {}
-    final = shape.tree
-    while isinstance(final, (exp.Union, exp.Subquery)):
-        final = final.this if isinstance(final, exp.Subquery) else final.left
-    for projection in getattr(final, "expressions", []):
-        inner = projection.this if isinstance(projection, exp.Alias) else projection
-        types[projection.alias_or_name] = inner.args["to"].sql(dialect=dialect).lower() if isinstance(inner, exp.Cast) else None
-    return shape.columns, types
-
-
 def _target_lines(target: str, sql: str, spans: dict[str, tuple[int, int]]) -> set[int]:
     kind, _, name = target.partition(":") if ":" in target else ("", "", target)
     name = name.strip().lower()
@@ -113,7 +96,27 @@ def _target_lines(target: str, sql: str, spans: dict[str, tuple[int, int]]) -> s
     return {n + 1 for n, line in enumerate(lines) if word.search(line)}
 
 
-def analyze(before: str, after: str, path: str, dialect: str, target: str | None = None) -> ChangeReport:
+@dataclass
+class OutputColumns:
+    """A model's output columns and the types its SQL casts them to (the column model computes them)."""
+
+    names: list[str]
+    types: dict[str, str | None]
+
+
+def likely_renames(before: list[str], after: list[str]) -> dict[str, str]:
+    """Removed -> added pairs at the same position of the output (the usual shape of a rename in a select list)."""
+    removed, added = [c for c in before if c not in after], [c for c in after if c not in before]
+    pairs = {}
+    for old in removed:
+        i = before.index(old)
+        if i < len(after) and after[i] in added and len(before) == len(after):
+            pairs[old] = after[i]
+    return pairs
+
+
+def analyze(before: str, after: str, path: str, columns_before: OutputColumns, columns_after: OutputColumns,
+            target: str | None = None) -> ChangeReport:
     a, b = before.splitlines(), after.splitlines()
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     hunks, removed, added = [], [], []
@@ -127,15 +130,15 @@ def analyze(before: str, after: str, path: str, dialect: str, target: str | None
     spans_before, spans_after = cte_spans(before), cte_spans(after)
     touched = sorted({name for name, (s, e) in spans_before.items() if any(s <= n <= e for n in removed)}
                      | {name for name, (s, e) in spans_after.items() if any(s <= n <= e for n in added)})
-    focus = None
-    if target:
+    total = len(removed) + len(added)
+    focus = 1.0 if not total else None  # an unchanged file is on target whatever the target
+    if target and total:
         inside_before = _target_lines(target, before, spans_before)
         inside_after = _target_lines(target, after, spans_after)
-        total = len(removed) + len(added)
         inside = sum(n in inside_before for n in removed) + sum(n in inside_after for n in added)
-        focus = round(inside / total, 4) if total else 1.0
-    cols_before, types_before = output_types(before, dialect)
-    cols_after, types_after = output_types(after, dialect)
+        focus = round(inside / total, 4)
+    cols_before, types_before = columns_before.names, columns_before.types
+    cols_after, types_after = columns_after.names, columns_after.types
     retyped = {c: (types_before.get(c), types_after.get(c)) for c in cols_before if c in types_after and types_before.get(c) != types_after.get(c)}
     config_before, config_after = config_of(before), config_of(after)
     config_changes = {k: (config_before.get(k), config_after.get(k)) for k in sorted(set(config_before) | set(config_after))
@@ -144,14 +147,15 @@ def analyze(before: str, after: str, path: str, dialect: str, target: str | None
         diff=diff, hunks=hunks, lines_added=len(added), lines_removed=len(removed), changed_lines_before=removed, changed_lines_after=added,
         touched_ctes=touched, focus_score=focus, target=target, columns_before=cols_before, columns_after=cols_after,
         columns_added=[c for c in cols_after if c not in cols_before], columns_removed=[c for c in cols_before if c not in cols_after],
-        columns_retyped=retyped, config_changes=config_changes,
+        columns_retyped=retyped, config_changes=config_changes, columns_renamed=likely_renames(cols_before, cols_after),
     )
 
 
 def breaking_reasons(report: ChangeReport, contract_enforced: bool) -> list[str]:
     """dbt's rules for a model contract (a removed column, a changed type, a dropped contract) also hold, for a model
     without one, for whatever reads the removed columns downstream."""
-    reasons = [f"column {c} removed (or renamed)" for c in report.columns_removed]
+    reasons = [f"column {c} renamed to {report.columns_renamed[c]}" if c in report.columns_renamed else f"column {c} removed"
+               for c in report.columns_removed]
     if contract_enforced:
         reasons += [f"column {c} changes type {old} -> {new}" for c, (old, new) in report.columns_retyped.items()]
     contract = report.config_changes.get("contract")

@@ -1,9 +1,9 @@
 """Column lineage from compiled SQL with sqlglot: which upstream columns a model's column is computed from, and
 which downstream columns are computed from it.
 
-sqlglot resolves columns through CTEs and subqueries when it knows the columns of the relations a query reads; those
-come from the catalog (target/catalog.json, after dbt_docs) where it exists, else from each node's documented columns
-in the manifest. A relation whose columns are unknown ends the trace there (reported as `unresolved`).
+sqlglot resolves columns through CTEs, subqueries and stars when it knows the columns of the relations a query reads;
+those come from the column model (column_model.py: compiled SQL of the parents, the catalog, the database). A
+relation whose columns are unknown ends the trace there (reported as `unresolved`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
-
-def norm(*parts: str | None) -> str:
-    return ".".join(p.strip('"`[]').lower() for p in parts if p)
+from tools.lineage.column_model import norm
 
 
 @dataclass
@@ -33,17 +31,6 @@ class ColumnEdge:
 class ColumnTrace:
     edges: list[ColumnEdge] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
-
-
-def schema_for(relations: dict[str, str], columns: dict[str, list[str]]) -> dict[str, Any]:
-    """sqlglot's nested schema {catalog: {db: {table: {column: type}}}} for every relation with known columns."""
-    schema: dict[str, Any] = {}
-    for relation, uid in relations.items():
-        parts = relation.split(".")
-        if len(parts) != 3 or not columns.get(uid):
-            continue
-        schema.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = {c.lower(): "unknown" for c in columns[uid]}
-    return schema
 
 
 def upstream_of(node: str, column: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> ColumnTrace:
@@ -74,16 +61,3 @@ def upstream_of(node: str, column: str, sql: str, dialect: str, relations: dict[
         transform = next((e for e in computed if not isinstance(e, (exp.Column, exp.Table))), None)
         trace.edges.append(ColumnEdge(uid, source_column, node, column, "direct" if transform is None else transform.sql(dialect=dialect)[:200]))
     return trace
-
-
-def output_columns(sql: str, dialect: str) -> list[str]:
-    import sqlglot
-
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return []
-    final = tree
-    while isinstance(final, (exp.Union, exp.Subquery)):
-        final = final.this if isinstance(final, exp.Subquery) else final.left
-    return [p.alias_or_name for p in getattr(final, "expressions", []) if not isinstance(p, exp.Star)]

@@ -38,6 +38,11 @@ class LineageGraph:
                     "contract_enforced": bool((config.get("contract") or {}).get("enforced")),
                     "relation_name": raw.get("relation_name"),
                     "columns": list((raw.get("columns") or {}).keys()),
+                    "declared": [(name, (c or {}).get("data_type")) for name, c in (raw.get("columns") or {}).items()],
+                    "documented": [name for name, c in (raw.get("columns") or {}).items() if ((c or {}).get("description") or "").strip()],
+                    "checksum": (raw.get("checksum") or {}).get("checksum"),
+                    "depends_on": list((raw.get("depends_on") or {}).get("nodes") or []),
+                    "column_name": raw.get("column_name"),
                 }
                 if raw.get("resource_type") == "source":
                     nodes[uid]["name"] = f"{raw.get('source_name')}.{raw.get('name')}"

@@ -54,11 +54,14 @@ class FileChanges(BaseModel):
     columns_after: list[str]
     columns_added: list[str]
     columns_removed: list[str]
+    columns_renamed: dict[str, str] = Field(default_factory=dict, description="Likely renames: removed -> added at the same position.")
     columns_retyped: dict[str, list[str | None]]
+    columns_unresolved: str | None = Field(default=None, description="Why the output columns could not be compared, if so.")
     config_changes: dict[str, list[Any]]
     breaking: bool
     breaking_reasons: list[str]
-    broken_downstream: list[str] = Field(description="Direct downstream models, snapshots and singular tests whose SQL uses a removed column.")
+    broken_downstream: list[str] = Field(description="Downstream models, snapshots and data tests that read a column this change removes.")
+    broken_reads: list[dict[str, Any]] = Field(default_factory=list, description="node, name, column, from (the parent), path, line of each such read.")
     downstream: dict[str, list[str]] = Field(description="Affected nodes by type (models, tests, exposures, …), all hops.")
     build_select: str | None = Field(description="The dbt build --select that covers the blast radius.")
 
@@ -72,6 +75,9 @@ class ChangesResult(ToolResult):
             lines.append(f"{f.filepath}: +{f.lines_added}/-{f.lines_removed}, focus {f.focus_score}, "
                          f"{'BREAKING: ' + '; '.join(f.breaking_reasons) if f.breaking else 'not breaking'}; "
                          f"config {f.config_changes or 'unchanged'}; build: {f.build_select}")
+            lines += [f"  - {r['path']}:{r['line']} {r['name']} reads {r['from'].split('.')[-1]}.{r['column']}" for r in f.broken_reads[:20]]
+            if f.columns_unresolved:
+                lines.append(f"  - columns not compared: {f.columns_unresolved}")
         return "\n".join(lines) or "no tracked files"
 
 
@@ -79,7 +85,7 @@ class ColumnLineageResult(ToolResult):
     focus: str
     edges: list[dict[str, Any]] = Field(description="from_node, from_column, to_node, to_column, transformation ('direct' or the SQL).")
     unresolved: list[str] = Field(description="Where the trace stopped (unknown relation columns, SQL sqlglot could not read).")
-    columns_source: str = Field(description="catalog (target/catalog.json) or manifest (documented columns).")
+    columns_source: str = Field(description="Where the columns came from: sql (compiled SQL, stars expanded), catalog, database, seed file, declared.")
 
     def summary(self) -> str:
         lines = [f"column lineage of {self.focus}: {len(self.edges)} edge(s) (columns from {self.columns_source})"]

@@ -3,11 +3,9 @@ the focused-change tracker)."""
 
 from __future__ import annotations
 
-import json
-
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
-from tools.authoring.project import profile_dialect
+from tools.lineage.column_service import ColumnService
 from tools.lineage.graph import mermaid, svg
 from tools.lineage.inputs import ColumnLineageInput, LineageInput
 from tools.lineage.results import ColumnLineageResult, LineageResult
@@ -28,64 +26,69 @@ class LineageService(ChangeTracking):
             result.image_svg = svg(nodes, edges, start)
         return result
 
+    def column_service(self) -> ColumnService:
+        return self.ctx.shared("columns", lambda: ColumnService(self.ctx))
+
     async def column_lineage(self, inp: ColumnLineageInput, progress: ProgressReporter) -> ColumnLineageResult:
-        from tools.lineage.columns import ColumnTrace, norm, output_columns, schema_for, upstream_of
+        from tools.lineage.column_model import parent_relations, parent_schema
+        from tools.lineage.columns import ColumnTrace, upstream_of
 
         graph = await self.graph()
         start = graph.resolve(inp.model, self._project_name(graph))
-        if start is None or graph.nodes[start]["resource_type"] not in ("model", "snapshot", "seed"):
+        if start is None or graph.nodes[start]["resource_type"] not in ("model", "snapshot", "seed", "source"):
             raise ToolFailure("model_not_found", f"No model named {inp.model}.", "Call dbt_list for names.")
-        name = graph.nodes[start]["name"]
-        selector = {"upstream": f"+{name}", "downstream": f"{name}+", "both": f"+{name}+"}[inp.direction]
-        reply = await self.ctx.engine.invoke(["compile", "--select", selector], timeout=self.ctx.settings.timeout_seconds, progress=progress)
-        compiled = {n["unique_id"]: n.get("compiled_sql") or "" for n in reply.payload.get("nodes", []) if n.get("compiled_sql")}
-        dialect = profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
-        relations: dict[str, str] = {}
-        for uid, node in graph.nodes.items():
-            if node.get("relation_name"):
-                relations[norm(*node["relation_name"].split("."))] = uid
-        catalog_path = self.root / "target" / "catalog.json"
-        columns: dict[str, list[str]] = {}
-        source = "manifest"
-        try:
-            catalog = json.loads(catalog_path.read_text())
-            for section in ("nodes", "sources"):
-                for uid, entry in (catalog.get(section) or {}).items():
-                    columns[uid] = list((entry.get("columns") or {}).keys())
-            source = "catalog"
-        except (FileNotFoundError, json.JSONDecodeError):
-            pass
-        for uid, node in graph.nodes.items():
-            if not columns.get(uid):
-                columns[uid] = node.get("columns") or (output_columns(compiled[uid], dialect) if uid in compiled else [])
-        schema = schema_for(relations, columns)
+        wanted = {start}
+        if inp.direction in ("downstream", "both"):
+            below, _ = graph.walk(start, 0, inp.depth, {"model", "snapshot"})
+            wanted |= {n["unique_id"] for n in below}
+        view = await self.column_service().view(graph, wanted, progress=progress)
+        own = view.columns[start]
+        column = next((c for c in own.names if c.lower() == inp.column.lower()), None)
+        if column is None and own.known:
+            raise ToolFailure("column_not_found", f"{graph.nodes[start]['name']} has no output column {inp.column}.",
+                              f"Its columns: {', '.join(own.names[:60])}.")
+        column = column or inp.column
         trace = ColumnTrace()
+        if not own.known:
+            trace.unresolved.append(f"{start}: {own.unresolved}")
+
+        def step(uid: str, col: str) -> ColumnTrace:
+            facts = view.facts[uid]
+            if not facts.compiled_sql:
+                return ColumnTrace()
+            return upstream_of(uid, col, facts.compiled_sql, view.dialect, parent_relations(facts, view.facts),
+                               parent_schema(facts, view.columns, view.facts))
+
         if inp.direction in ("upstream", "both"):
-            frontier, seen = [(start, inp.column)], {(start, inp.column)}
+            frontier, seen = [(start, column)], {(start, column.lower())}
             for _ in range(inp.depth):
                 nxt = []
                 for uid, col in frontier:
-                    if uid not in compiled:
-                        continue
-                    step = upstream_of(uid, col, compiled[uid], dialect, relations, schema)
-                    trace.edges += step.edges
-                    trace.unresolved += step.unresolved
-                    nxt += [(e.from_node, e.from_column) for e in step.edges if (e.from_node, e.from_column) not in seen]
-                    seen.update(nxt)
+                    found = step(uid, col)
+                    trace.edges += found.edges
+                    trace.unresolved += found.unresolved
+                    for e in found.edges:
+                        if (e.from_node, e.from_column.lower()) not in seen:
+                            seen.add((e.from_node, e.from_column.lower()))
+                            nxt.append((e.from_node, e.from_column))
                 frontier = nxt
         if inp.direction in ("downstream", "both"):
-            frontier, seen = [(start, inp.column)], {(start, inp.column)}
+            frontier, seen = [(start, column)], {(start, column.lower())}
             for _ in range(inp.depth):
                 nxt = []
-                targets = set(frontier)
-                for child in {c for uid, _ in frontier for c in graph.children.get(uid, []) if c in compiled}:
-                    for out_col in output_columns(compiled[child], dialect):
-                        step = upstream_of(child, out_col, compiled[child], dialect, relations, schema)
-                        hits = [e for e in step.edges if (e.from_node, e.from_column.lower()) in {(u, c.lower()) for u, c in targets}]
+                targets = {(u, c.lower()) for u, c in frontier}
+                for child in sorted({c for uid, _ in frontier for c in graph.children.get(uid, []) if c in view.facts}):
+                    cols = view.columns[child]
+                    if not cols.known:
+                        trace.unresolved.append(f"{child}: {cols.unresolved}")
+                    for out_col in cols.names:
+                        found = step(child, out_col)
+                        hits = [e for e in found.edges if (e.from_node, e.from_column.lower()) in targets]
                         trace.edges += hits
-                        for e in hits:
-                            if (child, out_col) not in seen:
-                                seen.add((child, out_col))
-                                nxt.append((child, out_col))
+                        if hits and (child, out_col.lower()) not in seen:
+                            seen.add((child, out_col.lower()))
+                            nxt.append((child, out_col))
                 frontier = nxt
-        return ColumnLineageResult(focus=f"{start}.{inp.column}", edges=[vars(e) for e in trace.edges], unresolved=trace.unresolved, columns_source=source)
+        origins = sorted({view.columns[u].origin for u in view.facts if u in view.columns})
+        return ColumnLineageResult(focus=f"{start}.{column}", edges=[vars(e) for e in trace.edges], unresolved=list(dict.fromkeys(trace.unresolved)),
+                                   columns_source=", ".join(origins))

@@ -5,16 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring.files import project_path, read_text
-from tools.authoring.project import profile_dialect
 from tools.lineage import changes as change_logic
 from tools.lineage.base import LineageBase
+from tools.lineage.column_model import NodeColumns
+from tools.lineage.column_service import ColumnService, ColumnView
+from tools.lineage.graph import LineageGraph
 from tools.lineage.inputs import AnalyzeChangesInput, StopInput, TrackInput
 from tools.lineage.results import ChangesResult, FileChanges, TrackResult
 
@@ -66,29 +70,25 @@ class ChangeTracking(LineageBase):
             wanted = [rel]
         else:
             wanted = sorted(data)
-        graph = await self.graph()
-        dialect = profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+        graph = await self.graph(fresh=True)
         files = []
         for rel in wanted:
             current = read_text(self.root / rel) or ""
-            report = change_logic.analyze(data[rel]["content"], current, rel, dialect, inp.target)
-            node = next((u for u, n in graph.nodes.items() if n.get("path") == rel and n["resource_type"] in ("model", "snapshot", "seed")), None)
+            baseline = data[rel]["content"]
+            node = next((u for u, n in graph.nodes.items() if n.get("path") == rel and n["resource_type"] in ("model", "snapshot")), None)
+            impact = await self._column_impact(graph, node, baseline, current, progress) if node else None
+            empty = change_logic.OutputColumns([], {})
+            report = change_logic.analyze(baseline, current, rel, impact.before if impact else empty, impact.after if impact else empty, inp.target)
             downstream: dict[str, list[str]] = {}
-            broken: list[str] = []
             contract = False
             if node is not None:
                 below, _ = graph.walk(node, 0, 50)
                 for item in below:
                     if item["distance"] > 0:
                         downstream.setdefault(item["resource_type"] + "s", []).append(item["unique_id"])
-                for item in below:  # what reads this node directly: models, snapshots, singular tests (SQL files)
-                    child_path = item.get("path") or ""
-                    if item["distance"] == 1 and child_path.endswith(".sql"):
-                        text = read_text(self.root / child_path) or ""
-                        if any(_mentions(text, c) for c in report.columns_removed):
-                            broken.append(item["unique_id"])
                 contract = bool(graph.nodes.get(node, {}).get("contract_enforced"))
             reasons = change_logic.breaking_reasons(report, contract)
+            broken = sorted({r["node"] for r in impact.broken}) if impact else []
             if broken:
                 reasons.append(f"read by {', '.join(graph.nodes[b]['name'] for b in broken)}")
             name = graph.nodes[node]["name"] if node else None
@@ -96,16 +96,85 @@ class ChangeTracking(LineageBase):
                 filepath=rel, node=node, diff=report.diff, hunks=[vars(h) for h in report.hunks], lines_added=report.lines_added,
                 lines_removed=report.lines_removed, focus_score=report.focus_score, target=report.target, touched_ctes=report.touched_ctes,
                 columns_before=report.columns_before, columns_after=report.columns_after, columns_added=report.columns_added,
-                columns_removed=report.columns_removed, columns_retyped={k: list(v) for k, v in report.columns_retyped.items()},
+                columns_removed=report.columns_removed, columns_renamed=report.columns_renamed,
+                columns_retyped={k: list(v) for k, v in report.columns_retyped.items()},
+                columns_unresolved=impact.unresolved if impact else None,
                 config_changes={k: list(v) for k, v in report.config_changes.items()},
-                breaking=bool(broken) or (contract and bool(reasons)), breaking_reasons=reasons, broken_downstream=broken,
+                breaking=bool(reasons), breaking_reasons=reasons, broken_downstream=broken, broken_reads=impact.broken if impact else [],
                 downstream=downstream, build_select=f"{name}+" if name else None,
             ))
         return ChangesResult(files=files)
 
+    async def _column_impact(self, graph: LineageGraph, node: str, baseline: str, current: str, progress: ProgressReporter) -> ColumnImpact:
+        """The node's output columns before (its baseline compiled as inline SQL) and now, and what downstream reads a
+        column it no longer outputs: through every level of stars, from each node's compiled SQL."""
+        from tools.lineage.column_model import infer, parent_schema, sql_output
 
-def _mentions(sql: str, column: str) -> bool:
-    import re
+        service: ColumnService = self.ctx.shared("columns", lambda: ColumnService(self.ctx))
+        below, _ = graph.walk(node, 0, 50, {"model", "snapshot"})
+        descendants = [n["unique_id"] for n in below if n["distance"] > 0]
+        view = await service.view(graph, [node, *descendants], progress=progress)
+        facts, now = view.facts[node], view.columns[node]
+        after = sql_output(facts.compiled_sql, view.dialect, parent_schema(facts, view.columns, view.facts)) if facts.compiled_sql else ([], {}, now.unresolved)
+        impact = ColumnImpact(before=change_logic.OutputColumns(list(now.names), dict(after[1])),
+                              after=change_logic.OutputColumns(list(now.names), dict(after[1])), unresolved=now.unresolved)
+        if baseline == current or not now.known:
+            return impact
+        compiled, problem = await service.compile_text(baseline)
+        if compiled is None:
+            impact.unresolved = f"the baseline did not compile: {problem}"
+            return impact
+        names, types, why = sql_output(compiled, view.dialect, parent_schema(facts, view.columns, view.facts))
+        if why is not None:
+            impact.unresolved = f"baseline: {why}"
+            return impact
+        impact.before = change_logic.OutputColumns(names, types)
+        then = infer(view.facts, view.dialect, known={node: NodeColumns(names, types, "sql")})
+        impact.broken = broken_reads(self.root, graph, view, then, node, descendants)
+        return impact
 
-    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(column)}(?![A-Za-z0-9_])", sql, re.I) is not None
 
+@dataclass
+class ColumnImpact:
+    before: change_logic.OutputColumns
+    after: change_logic.OutputColumns
+    unresolved: str | None = None
+    broken: list[dict[str, Any]] = field(default_factory=list)
+
+
+def broken_reads(root: Path, graph: LineageGraph, view: ColumnView, then: dict[str, NodeColumns], changed: str,
+                 descendants: list[str]) -> list[dict[str, Any]]:
+    """Downstream nodes that name a column their parent outputs at the baseline (`then`) but no longer outputs now
+    (`view`), with the source file's line; and data tests on such a column."""
+    from tools.lineage.column_model import columns_read, parent_relations, parent_schema
+
+    lost = {uid: {c.lower() for c in then[uid].names} - {c.lower() for c in view.columns[uid].names}
+            for uid in [changed, *descendants] if uid in then and uid in view.columns and view.columns[uid].known}
+    out: list[dict[str, Any]] = []
+    for uid in descendants:
+        facts = view.facts.get(uid)
+        if facts is None or not facts.compiled_sql or not any(lost.get(p) for p in facts.parents):
+            continue
+        reads = columns_read(facts.compiled_sql, view.dialect, parent_schema(facts, then, view.facts), parent_relations(facts, view.facts))
+        for read in reads:
+            if read.column.lower() in lost.get(read.parent, set()):
+                path = graph.nodes[uid].get("path") or ""
+                out.append({"node": uid, "name": graph.nodes[uid]["name"], "column": read.column, "from": read.parent, "path": path,
+                            "line": source_line(root / path, read.column) or read.line})
+    for uid, columns in lost.items():
+        for test in graph.children.get(uid, []):
+            node = graph.nodes.get(test, {})
+            if node.get("resource_type") == "test" and (node.get("column_name") or "").lower() in columns:
+                path = node.get("path") or ""
+                out.append({"node": test, "name": node["name"], "column": node["column_name"], "from": uid, "path": path,
+                            "line": source_line(root / path, node["column_name"], yaml_entry=True)})
+    return out
+
+
+def source_line(path: Path, column: str, yaml_entry: bool = False) -> int | None:
+    """The first line of the source file that names the column (compiled SQL lines are not the file's); in YAML, the
+    column's `- name:` entry."""
+    text = read_text(path) or ""
+    name = rf"(?<![A-Za-z0-9_]){re.escape(column)}(?![A-Za-z0-9_])"
+    word = re.compile(rf"name:\s*['\"]?{name}" if yaml_entry else name, re.I)
+    return next((n + 1 for n, line in enumerate(text.splitlines()) if word.search(line)), None)

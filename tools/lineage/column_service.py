@@ -1,0 +1,185 @@
+"""The column model's facts, gathered for the tools that reason about columns (lineage, changes, checks, metrics,
+authoring): compiled SQL from the warm worker (cached by each node's checksum), target/catalog.json, seed files, the
+manifest's declared columns and, for a model the static model cannot resolve, a zero-row query of its compiled SQL on
+the read-only preview connection. One instance per app (ctx.shared), so every toolset sees the same answer."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from server.context import AppContext
+from server.errors import ToolFailure
+from tools.authoring.project import profile_dialect
+from tools.lineage.column_model import NodeColumns, NodeFacts, infer, relation_key
+from tools.lineage.graph import LineageGraph
+
+COLUMN_TYPES = ("model", "seed", "snapshot", "source")
+DATABASE_QUERIES_PER_CALL = 25  # zero-row queries for unresolved models; the rest stay `unresolved` with the reason
+
+
+def seed_header(root: Path, node: dict[str, Any], project: str | None) -> list[str] | None:
+    """A seed's column names from its CSV's first line (the root project's seeds; packages' come from the catalog)."""
+    if node.get("package") != project or not str(node.get("path") or "").endswith(".csv"):
+        return None
+    try:
+        with (root / node["path"]).open(encoding="utf-8", newline="") as handle:
+            return next(csv.reader(io.StringIO(handle.readline())), None)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def gather_facts(graph: LineageGraph, uids: Iterable[str], compiled: dict[str, tuple[str | None, str | None]],
+                 catalog: dict[str, list[tuple[str, str | None]]], root: Path, project: str | None) -> dict[str, NodeFacts]:
+    """NodeFacts of each node from the manifest graph, compiled SQL (uid -> (sql, error)), the catalog and seed files."""
+    out: dict[str, NodeFacts] = {}
+    for uid in uids:
+        node = graph.nodes[uid]
+        sql, error = compiled.get(uid, (None, None))
+        out[uid] = NodeFacts(
+            unique_id=uid, resource_type=node["resource_type"], relation=relation_key(node.get("relation_name")),
+            parents=list(node.get("depends_on") or graph.parents.get(uid, [])), compiled_sql=sql, compile_error=error,
+            catalog=catalog.get(uid), declared=[(c[0], c[1]) for c in node.get("declared") or []],
+            seed_header=seed_header(root, node, project) if node["resource_type"] == "seed" else None,
+        )
+    return out
+
+
+@dataclass
+class ColumnView:
+    """Columns of the nodes asked for and of everything upstream of them."""
+
+    columns: dict[str, NodeColumns]
+    facts: dict[str, NodeFacts]
+    dialect: str
+
+    def of(self, uid: str) -> NodeColumns | None:
+        return self.columns.get(uid)
+
+
+class ColumnService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.root = ctx.engine.project_dir.resolve()
+        self._compiled: dict[str, tuple[str | None, str | None, str | None]] = {}  # uid -> (checksum, sql, error)
+        self._database: dict[str, tuple[str, NodeColumns]] = {}  # uid -> (compiled sql, columns the database gave)
+        self._memo: dict[str, NodeColumns] = {}
+        self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
+        self._lock = asyncio.Lock()
+
+    @property
+    def _guard(self) -> dict[str, Any]:
+        """Project macros run while compiling may only send read-only queries (as for dbt_compile)."""
+        return {"guard": not self.ctx.settings.jinja_statements_allowed}
+
+    @property
+    def dialect(self) -> str:
+        return profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+
+    def catalog(self) -> dict[str, list[tuple[str, str | None]]]:
+        """unique_id -> [(column, type)] in the warehouse's order, from target/catalog.json (re-read when it changes)."""
+        path = self.root / "target" / "catalog.json"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._catalog[0] != stamp:
+            out: dict[str, list[tuple[str, str | None]]] = {}
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                data = {}
+            for section in ("nodes", "sources"):
+                for uid, entry in (data.get(section) or {}).items():
+                    cols = sorted((entry.get("columns") or {}).values(), key=lambda c: c.get("index") or 0)
+                    out[uid] = [(c["name"], (c.get("type") or None) and str(c["type"]).lower()) for c in cols if c.get("name")]
+            self._catalog = (stamp, out)
+        return self._catalog[1]
+
+    async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
+        """Compile the nodes whose SQL is not cached for their current checksum, in one worker call."""
+        stale = [u for u in uids if graph.nodes[u]["resource_type"] in ("model", "snapshot")
+                 and self._compiled.get(u, (None,))[0] != graph.nodes[u].get("checksum")]
+        if not stale:
+            return
+        names = sorted({graph.nodes[u]["name"] for u in stale})
+        reply = await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
+                                             timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
+        returned = {n["unique_id"]: n for n in (reply.payload or {}).get("nodes", []) if n.get("unique_id")}
+        failure = next((n.get("message") for n in returned.values() if n.get("status") not in ("success", None)), None)
+        for uid in stale:
+            node = returned.get(uid)
+            checksum = graph.nodes[uid].get("checksum")
+            if node and node.get("compiled_sql") and node.get("status") in ("success", None):
+                self._compiled[uid] = (checksum, node["compiled_sql"], None)
+            else:
+                message = (node or {}).get("message") or failure or "dbt did not compile it (an error in the selection)"
+                self._compiled[uid] = (checksum, None, "did not compile: " + str(message).splitlines()[0][:300])
+
+    async def view(self, graph: LineageGraph, wanted: Iterable[str], *, database: bool = True, progress: Any = None) -> ColumnView:
+        """Columns of `wanted` and everything upstream of them (what their stars expand through)."""
+        project = next((n.get("package") for n in graph.nodes.values() if n["resource_type"] == "model"), None)
+        needed: set[str] = set()
+        stack = [u for u in wanted if u in graph.nodes]
+        while stack:
+            uid = stack.pop()
+            if uid in needed or graph.nodes.get(uid, {}).get("resource_type") not in COLUMN_TYPES:
+                continue
+            needed.add(uid)
+            stack.extend(graph.nodes[uid].get("depends_on") or graph.parents.get(uid, []))
+        async with self._lock:
+            await self._compile(graph, sorted(needed), progress)
+            facts = gather_facts(graph, needed, {u: (c[1], c[2]) for u, c in self._compiled.items()}, self.catalog(), self.root, project)
+            dialect = self.dialect
+            known = {u: cols for u, (sql, cols) in self._database.items() if u in facts and facts[u].compiled_sql == sql}
+            columns = infer(facts, dialect, known, self._memo)
+            if database:
+                asked = 0
+                for uid in [u for u in facts if facts[u].resource_type == "model" and not columns[u].known and facts[u].compiled_sql]:
+                    if asked >= DATABASE_QUERIES_PER_CALL:
+                        break
+                    asked += 1
+                    found = await self._from_database(graph.nodes[uid]["name"], facts[uid].compiled_sql or "")
+                    if found is not None:
+                        known[uid] = found
+                        self._database[uid] = (facts[uid].compiled_sql or "", found)
+                if asked:
+                    columns = infer(facts, dialect, known, self._memo)
+        return ColumnView(columns, facts, dialect)
+
+    async def compile_text(self, text: str) -> tuple[str | None, str | None]:
+        """(compiled SQL, None) of a model's text that is not on disk (a tracked baseline), compiled as inline SQL
+        under the same guards as dbt_compile's; else (None, why)."""
+        from tools.dbt.engine.jinja_guard import agent_text_findings, blocking
+
+        refused = blocking(agent_text_findings(text, inline=True), self.ctx.settings.jinja_statements_allowed)
+        if refused:
+            return None, f"its Jinja is not allowed here: {refused[0].describe()}"
+        try:
+            reply = await self.ctx.engine.invoke(["compile", f"--inline={text}"], timeout=self.ctx.settings.timeout_seconds, options=self._guard)
+        except ToolFailure as exc:
+            return None, exc.message
+        nodes = (reply.payload or {}).get("nodes") or []
+        if not reply.success or not nodes or not nodes[0].get("compiled_sql"):
+            return None, str((nodes[0].get("message") if nodes else None) or "dbt could not compile it").splitlines()[0][:300]
+        return nodes[0]["compiled_sql"], None
+
+    async def _from_database(self, name: str, compiled_sql: str) -> NodeColumns | None:
+        """The model's output as the database binds it: a zero-row preview on the read-only connection."""
+        try:
+            reply = await self.ctx.engine.invoke(["preview"], timeout=self.ctx.settings.timeout_seconds,
+                                                 options={"model": name, "limit": 0, "any_relation": False, **self._guard})
+        except ToolFailure:  # preview_unavailable on adapters without a read-only connection, a refused query
+            return None
+        table = (reply.payload or {}).get("table") if reply.success else None
+        if not table or not table.get("columns"):
+            return None
+        names = list(table["columns"])
+        return NodeColumns(names, {n: str(t).lower() for n, t in zip(names, table.get("column_types") or [])}, "database")
