@@ -28,6 +28,8 @@ BAD_MODELS = {
         "join main.dim_customers c on o.customer_id = c.customer_id\n"
         "where o.status = 'completed'\n"
     ),
+    # YAML documenting a column the model does not output
+    "models/marts/_bad_marts.yml": "version: 2\nmodels:\n  - name: fct_bad\n    columns:\n      - name: no_such_column\n        description: Gone.\n",
     "models/staging/_bad_sources.yml": (
         "version: 2\nsources:\n  - name: legacy\n    schema: raw\n    tables:\n      - name: orders\n"
     ),
@@ -62,7 +64,7 @@ group by order_id
 
 ALL_RULES = {
     "no_select_star", "hard_coded_filter_values", "fct_hard_coded_references", "fct_missing_primary_key_tests",
-    "fct_undocumented_models", "undocumented_columns", "incremental_missing_filter", "incremental_missing_unique_key",
+    "fct_undocumented_models", "undocumented_columns", "documented_columns_not_in_output", "incremental_missing_filter", "incremental_missing_unique_key",
     "staging_joins", "fct_marts_or_intermediate_dependent_on_source", "fct_staging_dependent_on_marts_or_intermediate",
     "fct_sources_without_freshness", "fct_model_naming_conventions", "fct_test_coverage",
 }
@@ -139,4 +141,10 @@ async def test_project_metrics_from_artifacts_and_run_history(shop: Path, data_d
         assert after["test_pass_rate"]["value"] == 1.0 and after["test_pass_rate"]["tests"] > 40
         assert after["build_duration_avg_s"]["value"] > 0 and after["build_duration_p95_s"]["runs"] == 1
         assert after["data_freshness_sla"]["value"] == 0.0  # the demo data is old on purpose
-        assert after["query_efficiency"]["value"] > 0 and len(after["query_efficiency"]["slowest"]) == 5
+        assert after["model_execution_s"]["value"] > 0 and len(after["model_execution_s"]["slowest"]) == 5
+        assert after["query_efficiency"]["value"] > 10 and len(after["query_efficiency"]["longest"]) == 5  # compiled lines
+        assert after["downstream_impact"]["value"] == 0 and after["mttr_test_failures"]["value"] is None
+        paged = ok(await client.call_tool("project_metrics", {"limit": 4}))
+        assert paged["models_total"] == 10 and len(paged["models"]) == 4 and paged["next_cursor"] == "4"
+        fct = next(m for m in ok(await client.call_tool("project_metrics", {"limit": 10}))["models"] if m["model"] == "fct_orders")
+        assert fct["explicit"] is True and fct["columns"] == fct["documented"] > 5 and fct["undocumented"] == []

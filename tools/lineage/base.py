@@ -6,7 +6,7 @@ import hashlib
 import threading
 
 from server.context import AppContext
-from server.errors import ToolFailure
+from tools.lineage.column_service import ColumnService, column_service
 from tools.lineage.graph import LineageGraph
 
 
@@ -14,27 +14,15 @@ class LineageBase:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.root = ctx.engine.project_dir.resolve()
-        self._graph: LineageGraph | None = None
-        self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self.baselines = ctx.settings.data_dir / "tracking" / f"{self.root.name}-{digest}.json"
 
+    def column_service(self) -> ColumnService:
+        return column_service(self.ctx)
+
     async def graph(self, fresh: bool = False) -> LineageGraph:
-        """The manifest's graph; `fresh` first lets the worker parse files changed since (what column tools need: the
-        file on disk, not the last parse)."""
-        path = self.root / "target" / "manifest.json"
-        if fresh or not path.is_file():  # the worker writes it with its parse; wait for that
-            await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise ToolFailure("manifest_missing", "No target/manifest.json after parsing.", "Call dbt_parse and read its error.") from None
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if self._graph is None or stamp != self._stamp:
-                self._graph, self._stamp = LineageGraph.load(path), stamp
-            return self._graph
+        return await self.column_service().graph(fresh)
 
     @staticmethod
     def _project_name(graph: LineageGraph) -> str | None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import threading
 import io
 import json
 from collections.abc import Iterable
@@ -22,6 +24,11 @@ from tools.lineage.graph import LineageGraph
 
 COLUMN_TYPES = ("model", "seed", "snapshot", "source")
 DATABASE_QUERIES_PER_CALL = 25  # zero-row queries for unresolved models; the rest stay `unresolved` with the reason
+
+
+def column_service(ctx: AppContext) -> "ColumnService":
+    """The app's one column service (its caches are shared by every toolset)."""
+    return ctx.shared("columns", lambda: ColumnService(ctx))
 
 
 def seed_header(root: Path, node: dict[str, Any], project: str | None) -> list[str] | None:
@@ -70,8 +77,28 @@ class ColumnService:
         self._compiled: dict[str, tuple[str | None, str | None, str | None]] = {}  # uid -> (checksum, sql, error)
         self._database: dict[str, tuple[str, NodeColumns]] = {}  # uid -> (compiled sql, columns the database gave)
         self._memo: dict[str, NodeColumns] = {}
+        self._stars: dict[str, bool] = {}
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
         self._lock = asyncio.Lock()
+        self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
+        self._graph_lock = threading.Lock()
+
+    async def graph(self, fresh: bool = False) -> LineageGraph:
+        """The warm manifest's graph (target/manifest.json), reloaded when the file changes. `fresh` first lets the
+        worker parse files changed since its last parse (what column tools need: the files on disk)."""
+        path = self.root / "target" / "manifest.json"
+        if fresh or not path.is_file():  # the worker writes it with each parse
+            await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ToolFailure("manifest_missing", "No target/manifest.json after parsing.", "Call dbt_parse and read its error.") from None
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._graph_lock:
+            if self._graph[1] is None or stamp != self._graph[0]:
+                self._graph = (stamp, LineageGraph.load(path))
+            assert self._graph[1] is not None
+            return self._graph[1]
 
     @property
     def _guard(self) -> dict[str, Any]:
@@ -153,6 +180,15 @@ class ColumnService:
                 if asked:
                     columns = infer(facts, dialect, known, self._memo)
         return ColumnView(columns, facts, dialect)
+
+    def unlisted_star(self, compiled_sql: str, dialect: str) -> bool:
+        """Whether a star reaches a relation whose columns no select lists (column_model.stars_reaching_relations), cached."""
+        from tools.lineage.column_model import stars_reaching_relations
+
+        key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
+        if key not in self._stars:
+            self._stars[key] = stars_reaching_relations(compiled_sql, dialect)
+        return self._stars[key]
 
     async def compile_text(self, text: str) -> tuple[str | None, str | None]:
         """(compiled SQL, None) of a model's text that is not on disk (a tracked baseline), compiled as inline SQL

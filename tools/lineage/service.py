@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
-from tools.lineage.column_service import ColumnService
 from tools.lineage.graph import mermaid, svg
 from tools.lineage.inputs import ColumnLineageInput, LineageInput
 from tools.lineage.results import ColumnLineageResult, LineageResult
@@ -25,9 +24,6 @@ class LineageService(ChangeTracking):
         if inp.format == "image":
             result.image_svg = svg(nodes, edges, start)
         return result
-
-    def column_service(self) -> ColumnService:
-        return self.ctx.shared("columns", lambda: ColumnService(self.ctx))
 
     async def column_lineage(self, inp: ColumnLineageInput, progress: ProgressReporter) -> ColumnLineageResult:
         from tools.lineage.column_model import parent_relations, parent_schema

@@ -17,7 +17,7 @@ from tools.authoring.files import project_path, read_text
 from tools.lineage import changes as change_logic
 from tools.lineage.base import LineageBase
 from tools.lineage.column_model import NodeColumns
-from tools.lineage.column_service import ColumnService, ColumnView
+from tools.lineage.column_service import ColumnView
 from tools.lineage.graph import LineageGraph
 from tools.lineage.inputs import AnalyzeChangesInput, StopInput, TrackInput
 from tools.lineage.results import ChangesResult, FileChanges, TrackResult
@@ -110,7 +110,7 @@ class ChangeTracking(LineageBase):
         column it no longer outputs: through every level of stars, from each node's compiled SQL."""
         from tools.lineage.column_model import infer, parent_schema, sql_output
 
-        service: ColumnService = self.ctx.shared("columns", lambda: ColumnService(self.ctx))
+        service = self.column_service()
         below, _ = graph.walk(node, 0, 50, {"model", "snapshot"})
         descendants = [n["unique_id"] for n in below if n["distance"] > 0]
         view = await service.view(graph, [node, *descendants], progress=progress)

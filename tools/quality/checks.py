@@ -6,6 +6,7 @@ summary (tools/dbt_engine/describe.py) and the models' SQL files; nothing runs i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,12 +28,13 @@ class Rule:
 
 
 RULES = {r.id: r for r in [
-    Rule("no_select_star", "error", "A model's final select lists its columns (import CTEs may select *)."),
+    Rule("no_select_star", "error", "A model lists the columns it outputs: a select * may read a CTE or an import, but some select must list them."),
     Rule("hard_coded_filter_values", "warn", "No literal values in WHERE / IN / CASE filters: use var() or a seed."),
     Rule("fct_hard_coded_references", "error", "Relations are read with ref() or source(), never by name."),
     Rule("fct_missing_primary_key_tests", "error", "Every model has a primary key tested unique and not_null (or unique_combination_of_columns)."),
     Rule("fct_undocumented_models", "warn", "Every model has a description."),
     Rule("undocumented_columns", "warn", "Every column a model outputs has a description."),
+    Rule("documented_columns_not_in_output", "warn", "YAML documents only columns the model outputs."),
     Rule("incremental_missing_filter", "error", "An incremental model filters new rows with is_incremental() against {{ this }}."),
     Rule("incremental_missing_unique_key", "warn", "An incremental model (other than append) has a unique_key."),
     Rule("staging_joins", "error", "Staging models do not join: one source table per staging model."),
@@ -42,6 +44,15 @@ RULES = {r.id: r for r in [
     Rule("fct_model_naming_conventions", "warn", "Models are named by layer: stg_ (staging), int_ (intermediate), fct_/dim_ (marts)."),
     Rule("fct_test_coverage", "warn", "Every model has at least one test."),
 ]}
+
+
+@dataclass(frozen=True)
+class ModelColumns:
+    """What the column model (tools/lineage/column_model.py) knows of one model: its real output columns (None when
+    unresolved) and whether a star reaches a relation whose columns no select of the model lists (None: not compiled)."""
+
+    outputs: list[str] | None
+    unlisted_star: bool | None
 
 
 @dataclass
@@ -55,6 +66,14 @@ class Violation:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def line_of_star(sql: str) -> int | None:
+    """The source line of the star most likely at fault: a qualified `x.*`, else the last `select *`."""
+    lines = sql.splitlines()
+    qualified = [n for n, line in enumerate(lines, 1) if re.search(r"\w\.\*", line)]
+    plain = [n for n, line in enumerate(lines, 1) if re.search(r"\bselect\s+\*", line, re.I)]
+    return (qualified or plain[-1:] or [None])[0]
 
 
 def layer_of(path: str) -> str | None:
@@ -84,7 +103,10 @@ def _freshness_opt_outs(root: Path, index: ProjectIndex, read: Callable[[Path], 
     return out
 
 
-def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None) -> list[Violation]:
+def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None,
+                  columns: dict[str, ModelColumns] | None = None) -> list[Violation]:
+    """Violations of every rule. `columns` (by unique_id) comes from the column model; a model missing from it is
+    checked for columns and stars only where its SQL text is unambiguous."""
     out: list[Violation] = []
     nodes = index.raw.get("nodes", [])
     by_id = {n["unique_id"]: n for n in nodes}
@@ -109,8 +131,10 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
         except ToolFailure:
             shape = None
         found = sql_rules.relations(sql)
-        if shape is not None and shape.star:
-            flag("no_select_star", f"{name}'s final select is select *: list the columns.")
+        known = (columns or {}).get(uid)
+        if known is not None and known.unlisted_star:
+            flag("no_select_star", f"{name} outputs a relation's columns through select * without listing them: list them in a CTE or the final select.",
+                 line_of_star(sql))
         for finding in analyze(sql, index.dialect, tree=shape.tree if shape is not None else None):
             if finding.kind == "meaning":
                 flag("hard_coded_filter_values", finding.message, finding.line)
@@ -124,10 +148,17 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
             flag("fct_missing_primary_key_tests", f"{name} has no column tested both unique and not_null (nor unique_combination_of_columns).")
         if not model.get("description"):
             flag("fct_undocumented_models", f"{name} has no description.")
-        outputs = [c for c in (shape.columns if shape is not None and not shape.star else model.get("columns", [])) if c != "*"]
-        undocumented = [c for c in outputs if c not in set(model.get("documented_columns", []))]
-        if undocumented:
-            flag("undocumented_columns", f"{name}: no description for {', '.join(undocumented)}.")
+        outputs = known.outputs if known is not None else None
+        if outputs is not None:
+            documented = {c.lower() for c in model.get("documented_columns", [])}
+            undocumented = [c for c in outputs if c.lower() not in documented]
+            if undocumented:
+                flag("undocumented_columns", f"{name}: no description for {', '.join(undocumented)}.")
+            output_names = {c.lower() for c in outputs}
+            stale = [c for c in model.get("columns", []) if c.lower() not in output_names]
+            if stale:
+                flag("documented_columns_not_in_output", f"{name}'s YAML documents {', '.join(stale)}, which it does not output: "
+                     "remove or rename the entries.", None)
         config = model.get("config", {})
         if config.get("materialized") == "incremental":
             if "is_incremental()" not in sql or "this" not in sql:

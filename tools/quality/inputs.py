@@ -42,4 +42,5 @@ class CheckInput(StrictInput):
 
 
 class MetricsInput(StrictInput):
-    pass
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page of the per-model breakdown.")
+    limit: int = Field(default=50, ge=0, le=1000, description="Most models in the per-model breakdown (0: metrics only).")

@@ -6,20 +6,24 @@ e.g. no freshness check has run. Definitions (the seed names them; these are the
 - build_duration_avg_s / build_duration_p95_s: wall time of the recorded `dbt build` and `dbt run` calls.
 - test_pass_rate: share of tests whose latest recorded result is pass (warn counts as not passing).
 - data_freshness_sla: share of sources whose latest freshness check (target/sources.json) passed.
-- schema_compliance: share of models whose documented columns are exactly the columns their SQL outputs.
-- documentation_coverage: share of models with a description, and of their output columns with one.
+- schema_compliance: share of models with an explicit select (the seed's definition): no star reaches a relation
+  whose columns no select of the model lists (`select * from final` after an explicit `final` is explicit).
+- documentation_coverage: share of models with a description, and of their real output columns (the column model:
+  compiled SQL with stars expanded, else the database) with one.
 - incremental_models_ratio: incremental models / models.
-- query_efficiency: model execution times of the latest recorded run (mean, p95, slowest five).
+- query_efficiency: the seed's average compiled SQL lines per model (longest five listed).
+- model_execution_s: model execution times of the latest recorded run (mean, p95, slowest five).
+- downstream_impact: models skipped because an upstream node failed, in the latest recorded build/run.
+- mttr_test_failures: mean seconds from a test's failing run to its next passing run (run history).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from server.errors import ToolFailure
-from tools.authoring import rules as sql_rules
 from tools.authoring.project import ProjectIndex
 
 
@@ -35,8 +39,53 @@ def _metric(value: Any, source: str, **extra: Any) -> dict[str, Any]:
     return {"value": value, "source": source, **extra}
 
 
-def compute(root: Path, index: ProjectIndex, history: list[dict[str, Any]], read: Any) -> dict[str, dict[str, Any]]:
-    models = [n for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name]
+@dataclass(frozen=True)
+class ModelFacts:
+    """The column model's answer for one model (None where unresolved) and its compiled SQL's line count."""
+
+    outputs: list[str] | None
+    explicit: bool | None
+    compiled_lines: int | None
+
+
+def per_model(index: ProjectIndex, facts: dict[str, ModelFacts]) -> list[dict[str, Any]]:
+    out = []
+    for model in sorted(_models(index), key=lambda m: m["name"]):
+        f = facts.get(model["unique_id"], ModelFacts(None, None, None))
+        documented = {c.lower() for c in model.get("documented_columns", [])}
+        row: dict[str, Any] = {"model": model["name"], "described": bool(model.get("description")), "explicit": f.explicit,
+                               "compiled_lines": f.compiled_lines}
+        if f.outputs is not None:
+            row |= {"columns": len(f.outputs), "documented": sum(c.lower() in documented for c in f.outputs),
+                    "undocumented": [c for c in f.outputs if c.lower() not in documented]}
+        else:
+            row["columns"] = None
+        out.append(row)
+    return out
+
+
+def _models(index: ProjectIndex) -> list[dict[str, Any]]:
+    return [n for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name]
+
+
+def _mttr(history: list[dict[str, Any]]) -> tuple[float | None, int]:
+    """Mean seconds from a test's first failing run to its next passing run, and how many such repairs there were."""
+    failing_since: dict[str, float] = {}
+    repairs: list[float] = []
+    for run in history:
+        for node in run.get("nodes", []):
+            if node.get("type") != "test":
+                continue
+            if node["status"] in ("fail", "error"):
+                failing_since.setdefault(node["id"], run["at"])
+            elif node["status"] == "pass" and node["id"] in failing_since:
+                repairs.append(run["at"] - failing_since.pop(node["id"]))
+    return (round(sum(repairs) / len(repairs), 3) if repairs else None), len(repairs)
+
+
+def compute(root: Path, index: ProjectIndex, history: list[dict[str, Any]], read: Any,
+            facts: dict[str, ModelFacts] | None = None) -> dict[str, dict[str, Any]]:
+    models = _models(index)
     model_ids = {m["unique_id"] for m in models}
     test_ids = {n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "test"}
     latest: dict[str, str] = {}
@@ -64,30 +113,41 @@ def compute(root: Path, index: ProjectIndex, history: list[dict[str, Any]], read
                                             stale=sorted(r.get("unique_id") for r in results if r.get("status") != "pass")[:20])
     except (FileNotFoundError, json.JSONDecodeError):
         out["data_freshness_sla"] = _metric(None, "target/sources.json", reason="no freshness check has run (call dbt_source_freshness)")
-    compliant, described, columns, documented_columns = 0, 0, 0, 0
+    facts = facts or {}
+    described = sum(bool(m.get("description")) for m in models)
+    explicit = [facts[m["unique_id"]].explicit for m in models if m["unique_id"] in facts and facts[m["unique_id"]].explicit is not None]
+    columns = documented_columns = 0
+    unresolved = []
     for model in models:
-        text = read(root / model["path"]) or ""
-        try:
-            shape = sql_rules.parse_sql(text, index.dialect)
-            outputs = [] if shape.star else shape.columns
-        except ToolFailure:
-            outputs = []
-        documented = set(model.get("documented_columns", []))
-        if outputs and set(model.get("columns", [])) == set(outputs):
-            compliant += 1
-        described += bool(model.get("description"))
-        columns += len(outputs)
-        documented_columns += sum(c in documented for c in outputs)
+        f = facts.get(model["unique_id"])
+        if f is None or f.outputs is None:
+            unresolved.append(model["name"])
+            continue
+        documented = {c.lower() for c in model.get("documented_columns", [])}
+        columns += len(f.outputs)
+        documented_columns += sum(c.lower() in documented for c in f.outputs)
     count = len(models) or 1
-    out["schema_compliance"] = _metric(round(compliant / count, 4) if models else None, "manifest + model SQL (documented columns == output columns)")
-    out["documentation_coverage"] = _metric(round(described / count, 4) if models else None, "manifest",
-                                            columns=round(documented_columns / columns, 4) if columns else None)
+    out["schema_compliance"] = _metric(round(sum(explicit) / len(explicit), 4) if explicit else None,
+                                       "compiled SQL (models whose selects list the columns they output)", models=len(explicit))
+    out["documentation_coverage"] = _metric(round(described / count, 4) if models else None, "manifest + column model",
+                                            columns=round(documented_columns / columns, 4) if columns else None,
+                                            documented_columns=documented_columns, output_columns=columns,
+                                            **({"columns_unresolved": unresolved[:20]} if unresolved else {}))
     incremental = sum(m["config"].get("materialized") == "incremental" for m in models)
     out["incremental_models_ratio"] = _metric(round(incremental / count, 4) if models else None, "manifest", incremental=incremental, models=len(models))
     last = next((r for r in reversed(history) if r["command"] in ("build", "run")), None)
     times = [(n["s"], n["id"]) for n in (last or {}).get("nodes", []) if n["type"] == "model"]
-    out["query_efficiency"] = _metric(
+    lines = sorted(((f.compiled_lines, uid) for uid, f in facts.items() if f.compiled_lines is not None), reverse=True)
+    out["query_efficiency"] = _metric(round(sum(n for n, _ in lines) / len(lines), 2) if lines else None, "compiled SQL: average lines per model",
+                                      longest=[{"model": uid, "lines": n} for n, uid in lines[:5]])
+    out["model_execution_s"] = _metric(
         round(sum(t for t, _ in times) / len(times), 4) if times else None, "run history (latest dbt build / run): mean model execution seconds",
         p95_s=round(_p95([t for t, _ in times]), 4) if times else None, slowest=[{"model": m, "s": t} for t, m in sorted(times, reverse=True)[:5]],
     )
+    skipped = sorted(n["id"] for n in (last or {}).get("nodes", []) if n["type"] == "model" and n["status"] == "skipped")
+    out["downstream_impact"] = _metric(len(skipped) if last else None, "run history (latest dbt build / run): models skipped after an upstream failure",
+                                       models=skipped[:20], **({} if last else {"reason": no_history}))
+    mttr, repairs = _mttr(history)
+    out["mttr_test_failures"] = _metric(mttr, "run history: seconds from a test's failing run to its next passing run", repairs=repairs,
+                                        **({} if repairs else {"reason": "no test has failed and then passed in the recorded runs"}))
     return out

@@ -11,6 +11,9 @@ from server.registration import ToolResult
 
 class MetricsResult(ToolResult):
     metrics: dict[str, dict[str, Any]] = Field(description="Per metric: value (None when its source does not exist yet), source, details.")
+    models: list[dict[str, Any]] = Field(default_factory=list, description="Per model: columns, documented, undocumented, explicit, compiled_lines.")
+    models_total: int = 0
+    next_cursor: str | None = None
 
     def summary(self) -> str:
         return "project_metrics: " + ", ".join(f"{k}={v['value']}" for k, v in self.metrics.items())

@@ -12,6 +12,7 @@ from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring.files import FileChange, apply, project_path, read_text
 from tools.authoring.project import ProjectIndex, profile_dialect, project_index
+from tools.lineage.column_service import column_service
 from tools.quality import checks, connascence
 from tools.quality.inputs import AnalyzeInput, CheckInput, FixInput, LintInput, MetricsInput
 from tools.quality.lint import LintOptions, SqlLinter, unified_diff
@@ -126,7 +127,8 @@ class QualityTools:
         index = await self._index()
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
-        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only))
+        columns = await self._model_columns(index, only)
+        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only, columns))
         if inp.rules:
             found = [v for v in found if v.rule in inp.rules]
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
@@ -140,10 +142,40 @@ class QualityTools:
         )
 
 
+    async def _model_columns(self, index: ProjectIndex, only: str | None = None) -> dict[str, checks.ModelColumns]:
+        """The column model's answer for the project's models (or the one at `only`)."""
+        service = column_service(self.ctx)
+        graph = await service.graph()
+        models = [n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name
+                  and (only is None or n["path"] == only) and n["unique_id"] in graph.nodes]
+        view = await service.view(graph, models)
+        out: dict[str, checks.ModelColumns] = {}
+        for uid in models:
+            known, facts = view.columns.get(uid), view.facts.get(uid)
+            star = service.unlisted_star(facts.compiled_sql, view.dialect) if facts is not None and facts.compiled_sql else None
+            out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None, star)
+        return out
+
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
         from tools.dbt.history import RunHistory
-        from tools.quality.metrics import compute
+        from tools.quality.metrics import ModelFacts, compute, per_model
 
         index = await self._index()
         history = RunHistory(self.ctx.settings.data_dir, self.root).load()
-        return MetricsResult(metrics=await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text)))
+        service = column_service(self.ctx)
+        graph = await service.graph()
+        models = [n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name
+                  and n["unique_id"] in graph.nodes]
+        view = await service.view(graph, models, progress=progress)
+        facts = {}
+        for uid in models:
+            known, sql = view.columns.get(uid), view.facts[uid].compiled_sql if uid in view.facts else None
+            facts[uid] = ModelFacts(known.names if known is not None and known.known else None,
+                                    (not service.unlisted_star(sql, view.dialect)) if sql else None,
+                                    len(sql.strip().splitlines()) if sql else None)
+        metrics = await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text, facts))
+        rows = per_model(index, facts)
+        offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
+        page = rows[offset: offset + inp.limit]
+        following = offset + len(page)
+        return MetricsResult(metrics=metrics, models=page, models_total=len(rows), next_cursor=str(following) if following < len(rows) else None)
