@@ -247,13 +247,29 @@ def built_shop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built_shop(built_shop_template: Path, tmp_path: Path) -> Path:
     """A writable copy of the built demo project (DuckDB file and target/ included), for a test whose subject is not
     the first build."""
-    return copy_built_shop(built_shop_template, tmp_path)
+    return copy_built(built_shop_template, tmp_path)
 
 
-def copy_built_shop(template: Path, dest: Path) -> Path:
-    project = dest / "shop"
+def copy_built(template: Path, dest: Path) -> Path:
+    """A writable copy of a built project (by its folder name) under dest."""
+    project = dest / template.name
     shutil.copytree(template, project, ignore=shutil.ignore_patterns("logs"))
     return project
+
+
+@pytest.fixture(scope="session")
+def built_styleguide_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The style-guide idiom project (fixtures/styleguide) built once per run by dbt's CLI."""
+    project = copy_styleguide(tmp_path_factory.mktemp("styleguide-template"))
+    built = run_dbt_cli(project, "build")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return project
+
+
+@pytest.fixture
+def styleguide(built_styleguide_template: Path, tmp_path: Path) -> Path:
+    """A writable copy of the built style-guide project."""
+    return copy_built(built_styleguide_template, tmp_path)
 
 
 @pytest.fixture

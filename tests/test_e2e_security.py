@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import copy_built_shop, error, ok, stdio_session
+from conftest import copy_built, error, ok, stdio_session
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def database_state(project: Path) -> dict[str, int]:
 def built(tmp_path_factory: pytest.TempPathFactory, built_shop_template: Path) -> tuple[Path, Path]:
     """(project, data dir): a copy of the built demo project with a project macro that writes, shared by the module."""
     root = tmp_path_factory.mktemp("security")
-    project = copy_built_shop(built_shop_template, root)
+    project = copy_built(built_shop_template, root)
     (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
     (root / "data").mkdir()
     return project, root / "data"

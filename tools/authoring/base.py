@@ -95,6 +95,47 @@ class AuthoringBase:
             raise
         return AuthoringResult(tool=tool, dry_run=False, files=files, validated=validated, nodes=nodes, notes=plan.notes, next_step=plan.next_step)
 
+    # -- columns from the column model (tools/lineage/column_model.py), never from a select list's text ------------
+    async def real_columns(self, uid: str) -> list[str] | None:
+        """A node's output columns from its compiled SQL (stars expanded), the catalog or the database; None if unknown."""
+        from tools.lineage.column_service import column_service
+
+        service = column_service(self.ctx)
+        view = await service.view(await service.graph(), [uid])
+        found = view.columns.get(uid)
+        return list(found.names) if found is not None and found.known else None
+
+    async def require_columns(self, uid: str, label: str, wanted: list[tuple[str, str]]) -> list[str]:
+        """Refuse (column_not_found) when the node's real output lacks a column the change names, as (column, role);
+        returns a note instead when its columns cannot be known (not built, no catalog)."""
+        have = await self.real_columns(uid)
+        if have is None:
+            return [f"could not tell {label}'s columns (not built and no catalog): {', '.join(c for c, _ in wanted)} not checked"]
+        lower = {c.lower() for c in have}
+        missing = [f"{column} ({role})" for column, role in wanted if column.lower() not in lower]
+        if missing:
+            raise ToolFailure("column_not_found", f"{label} has no column {', '.join(missing)}; its columns: {', '.join(have[:60])}.",
+                              "Name columns the relation outputs (column_lineage or dbt_show with limit 0 shows them), then call again.")
+        return []
+
+    async def zero_row_check(self, name: str) -> list[str]:
+        """Run the new model's compiled SQL as a zero-row query on the read-only preview connection, so a column the
+        database does not know fails here (rolled back) rather than on the next build. Notes when it cannot run."""
+        try:
+            reply = await self.engine.invoke(["preview"], timeout=self.ctx.settings.timeout_seconds, options={
+                "model": name, "limit": 0, "any_relation": False, "guard": not self.ctx.settings.jinja_statements_allowed})
+        except ToolFailure as failure:
+            return [f"not checked against the database: {failure.message}"]
+        if reply.success:
+            return []
+        nodes = reply.payload.get("nodes") or [{}]
+        message = str(nodes[0].get("message") or "the database refused the query")
+        if "Catalog Error" in message or "does not exist" in message:  # an upstream relation is not built yet
+            return [f"not checked against the database (an upstream relation is not built): {message.splitlines()[0][:200]}"]
+        code = "column_not_found" if "Binder Error" in message or "not found" in message.lower() else "dbt_database_error"
+        raise ToolFailure(code, f"{name} compiles, but the database rejects its query: {message.splitlines()[0][:400]}",
+                          "Fix the SQL (the column names of its inputs: column_lineage shows them) and call again.")
+
     # -- shared pieces ----------------------------------------------------------------------------------------
     def _check_relations(self, sql: str, index: ProjectIndex) -> rules.Relations:
         found = rules.relations(sql)

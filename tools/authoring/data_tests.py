@@ -24,15 +24,15 @@ class DataTestAuthoring(PropertiesAuthoring):
         node = index.node(inp.model)
         if node is None:
             raise ToolFailure("model_not_found", f"No model, seed or snapshot named {inp.model}.", "Call dbt_list to see the names.")
-        known = self._output_columns(node, index)
+        known = await self.real_columns(node["unique_id"])
         notes = []
         if known is None:
-            notes.append(f"could not tell {inp.model}'s columns without the warehouse (select *): column names not checked")
+            notes.append(f"could not tell {inp.model}'s columns (it does not compile to known columns, is not built, has no catalog): column names not checked")
         plan = Plan(notes=notes, next_step=f"dbt_test select='{inp.model}'")
         columns = []
         for item in inp.columns:
-            if known is not None and item.column not in known:
-                raise ToolFailure("column_not_found", f"{inp.model} has no column {item.column} (it has: {', '.join(sorted(known))}).",
+            if known is not None and item.column.lower() not in {c.lower() for c in known}:
+                raise ToolFailure("column_not_found", f"{inp.model} has no column {item.column} (it has: {', '.join(known)}).",
                                   "Test a column the model outputs, or add the column to the model first.")
             columns.append((ColumnSpec(name=item.column), self._test_entries(plan, layout, index, item.tests, item.column, inp.use_dbt_utils)))
         model_tests = self._test_entries(plan, layout, index, inp.tests, None, inp.use_dbt_utils)

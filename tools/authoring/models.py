@@ -72,23 +72,37 @@ class ModelAuthoring(PropertiesAuthoring):
                               "Follow staging -> intermediate -> marts: sources in staging, refs above it, explicit final columns.")
         plan = Plan(notes=list(notes or []), compile_select=name, next_step=f"dbt_build select='{name}'")
         known = set(shape.columns)
+        unchecked: list[tuple[str, str]] = []  # named columns the text cannot confirm (a star): checked after compiling
         columns = []
         extra_column_tests = dict(extra_column_tests or {})
         for column in inp.columns:
             if column.name not in known and not shape.star:
                 raise ToolFailure("column_not_found", f"Column {column.name} is not in {name}'s final select ({', '.join(shape.columns)}).",
                                   "Document and test the columns the model outputs.")
+            if shape.star:
+                unchecked.append((column.name, "documented"))
             specs = list(column.tests) + extra_column_tests.pop(column.name, [])
             columns.append((column, self._test_entries(plan, layout, index, specs, column.name)))
         for column_name, specs in extra_column_tests.items():
             if column_name not in known and not shape.star:
                 raise ToolFailure("column_not_found", f"unique_key column {column_name} is not in {name}'s final select.", "Select it.")
+            if shape.star:
+                unchecked.append((column_name, "unique_key"))
             columns.append((ColumnSpec(name=column_name), self._test_entries(plan, layout, index, specs, column_name)))
         model_tests = self._test_entries(plan, layout, index, list(inp.tests) + list(extra_model_tests or []), None)
         plan.write(sql_path, sql)
         props = properties_file(folder, "models", f"_{layer}__models.yml")
         self._model_properties(plan, props, "models", name, inp.description, columns, model_tests)
         plan.expect = self._expect_nodes([name])
+        uid = f"model.{index.project_name}.{name}"
+
+        async def against_the_data() -> None:
+            """After parse and compile: the real output has the columns the call names, and the database accepts the query."""
+            if unchecked:
+                plan.notes += await self.require_columns(uid, name, unchecked)
+            plan.notes += await self.zero_row_check(name)
+
+        plan.finish = against_the_data
         return await self.commit(tool, plan, inp, progress)
 
     async def model(self, inp: ModelInput, progress: ProgressReporter) -> AuthoringResult:

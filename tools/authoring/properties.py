@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from server.errors import ToolFailure
-from tools.authoring import rules, tests_catalog, yaml_props
+from tools.authoring import tests_catalog, yaml_props
 from tools.authoring.base import AuthoringBase
-from tools.authoring.files import project_path, read_text
+from tools.authoring.files import project_path
 from tools.authoring.inputs import (
     ColumnSpec,
 )
@@ -97,19 +96,4 @@ class PropertiesAuthoring(AuthoringBase):
         if model_tests:
             self._merge_tests(entry, model_tests, spelling)
         plan.write(path, doc.dump())
-
-
-    def _output_columns(self, node: dict[str, Any], index: ProjectIndex) -> set[str] | None:
-        """The columns a node outputs, when they can be known without the warehouse."""
-        if node["resource_type"] == "seed":
-            header = (read_text(self.root / node["path"]) or "").splitlines()[:1]
-            return {h.strip() for h in header[0].split(",")} if header else None
-        if node["resource_type"] == "model" and node["path"].endswith(".sql"):
-            try:
-                shape = rules.parse_sql(read_text(self.root / node["path"]) or "", index.dialect)
-            except ToolFailure:
-                shape = None
-            if shape is not None and not shape.star:
-                return set(shape.columns)
-        return set(node["columns"]) or None
 

@@ -63,10 +63,21 @@ class SeedSnapshotAuthoring(PropertiesAuthoring):
         if strategy == "check" and not inp.check_cols:
             raise ToolFailure("invalid_input", "The check strategy needs check_cols (a list, or 'all').", "e.g. check_cols=['email', 'city'].")
         layout, index = await self._current(inp, progress)
-        if index.node(name) is not None:
-            raise ToolFailure("duplicate_name", f"{index.node(name)['resource_type']} {name} already exists.", "Pick another name.")  # type: ignore[index]
+        existing = index.node(name)
+        if existing is not None and not (inp.replace and existing["resource_type"] == "snapshot"):
+            raise ToolFailure("duplicate_name", f"{existing['resource_type']} {name} already exists ({existing['path']}).",
+                              "Pick another name" + (", or pass replace=true to redefine it (validated like a new one; rolled back on failure)."
+                                                     if existing["resource_type"] == "snapshot" else "."))
+        if existing is not None and not str(existing["path"]).endswith((".yml", ".yaml")):
+            raise ToolFailure("invalid_input", f"snapshot {name} is a {{% snapshot %}} block in {existing['path']}; replace redefines YAML snapshots only.",
+                              "Edit that file, or delete it and define the snapshot again.")
         relation, _kind = relation_jinja(inp.relation, index)
-        self._check_relations(relation, index)
+        found = self._check_relations(relation, index)
+        read_from = (index.sources[found.sources[0]] if found.sources else index.node(found.refs[0]) if found.refs else None)
+        keys = [inp.unique_key] if isinstance(inp.unique_key, str) else list(inp.unique_key)
+        wanted = [(k, "unique_key") for k in keys]
+        wanted += [(inp.updated_at, "updated_at")] if strategy == "timestamp" else [(c, "check_cols") for c in inp.check_cols if inp.check_cols != "all"]
+        column_notes = await self.require_columns(read_from["unique_id"], inp.relation, wanted) if read_from else []
         config: dict[str, Any] = {"schema": inp.target_schema or "snapshots", "unique_key": inp.unique_key, "strategy": strategy}
         if strategy == "timestamp":
             config["updated_at"] = inp.updated_at
@@ -79,14 +90,17 @@ class SeedSnapshotAuthoring(PropertiesAuthoring):
         entry["relation"] = relation
         entry["config"] = config
         folder = project_path(self.root, layout.snapshot_paths[0])
-        path = project_path(self.root, folder / f"{name}.yml")
-        if path.exists():
+        path = project_path(self.root, existing["path"] if existing is not None else folder / f"{name}.yml")
+        if existing is None and path.exists():
             raise ToolFailure("duplicate_name", f"{path.relative_to(self.root)} already exists.", "Pick another name.")
         plan = Plan(next_step=f"dbt_snapshot select='{name}', then dbt_show with a where dbt_valid_to is null (current rows)",
                     notes=[f"hard_deletes: {config['hard_deletes']} (rows deleted at the source get dbt_valid_to set)"
-                           if config["hard_deletes"] == "invalidate" else f"hard_deletes: {config['hard_deletes']}"])
-        doc = yaml_props.load(None, path.name)
-        yaml_props.merge_entry(yaml_props.section(doc, "snapshots"), entry)
+                           if config["hard_deletes"] == "invalidate" else f"hard_deletes: {config['hard_deletes']}", *column_notes])
+        if existing is not None:
+            plan.notes.append(f"replaces the definition in {existing['path']} (its table keeps its history; a changed "
+                              "unique_key or strategy may need dbt_snapshot with full_refresh)")
+        doc = yaml_props.load(plan.pending(path) if existing is not None else None, path.name)
+        yaml_props.replace_entry(yaml_props.section(doc, "snapshots"), entry)
         plan.write(path, doc.dump())
         plan.expect = self._expect_nodes([name], ("snapshot",))
         return await self.commit("dbt_snapshot", plan, inp, progress)

@@ -102,6 +102,16 @@ def merge_entry(entries: CommentedSeq, entry: dict[str, Any], key: str = "name")
     return "updated"
 
 
+def replace_entry(entries: CommentedSeq, entry: dict[str, Any], key: str = "name") -> str:
+    """Put `entry` in place of the entry with the same name (no key of the old one survives), else add it."""
+    existing = find(entries, entry[key], key)
+    if existing is None:
+        entries.append(to_yaml(entry))
+        return "added"
+    entries[next(i for i, item in enumerate(entries) if item is existing)] = to_yaml(entry)
+    return "replaced"
+
+
 def _merge_into(target: CommentedMap, patch: dict[str, Any]) -> None:
     for k, v in patch.items():
         current = target.get(k)

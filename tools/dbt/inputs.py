@@ -196,6 +196,7 @@ class SnapshotInput(ExecutionInput):
         default=None, description="Records deleted at the source: invalidate (default: close them), new_record, or ignore.")
     target_schema: str | None = Field(default=None, description="Schema of the snapshot table (default 'snapshots').")
     description: str | None = Field(default=None, description="New snapshot's description.")
+    replace: bool = Field(default=False, description="With name: redefine an existing YAML snapshot of that name (validated; rolled back on failure).")
     dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
 
     @field_validator("unique_key", "updated_at", "check_cols", "target_schema")
