@@ -126,3 +126,12 @@ async def test_a_snapshot_on_a_missing_column_is_refused_and_replace_redefines(s
         text = defined.read_text()
         assert "- first_name" in text and text.count("name: customers_snapshot") == 1
         assert ok(await client.call_tool("dbt_snapshot", {"select": "customers_snapshot"}))["success"]
+
+        # a source's loaded_at_field is checked in the warehouse after parsing: a missing one is rolled back byte for byte
+        before = file_hashes(styleguide)
+        source = {"name": "exports", "schema_name": "raw", "tables": [{"name": "raw_orders", "loaded_at_field": "loaded_at"}],
+                  "freshness": {"warn_after": {"count": 1, "period": "day"}}}
+        late = error(await client.call_tool("dbt_source", source))
+        assert late["code"] == "column_not_found" and "loaded_at (loaded_at_field)" in late["message"] and file_hashes(styleguide) == before
+        source["tables"][0]["loaded_at_field"] = "order_date"
+        assert ok(await client.call_tool("dbt_source", source))["nodes"] == ["source.styleguide.exports.raw_orders"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from server.errors import ToolFailure
@@ -101,5 +102,17 @@ class SourceAuthoring(PropertiesAuthoring):
             return ids
 
         plan.expect = expect
+
+        async def against_the_data() -> None:
+            """Each table's loaded_at_field and declared columns exist in the warehouse (when the table is there)."""
+            for table in inp.tables:
+                field = table.loaded_at_field or inp.loaded_at_field
+                wanted = [(field, "loaded_at_field")] if field and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field) else []
+                wanted += [(c.name, "column") for c in table.columns]
+                if wanted:
+                    uid = f"source.{index.project_name}.{inp.name}.{table.name}"
+                    plan.notes += await self.require_columns(uid, f"source {inp.name}.{table.name}", wanted)
+
+        plan.finish = against_the_data
         return await self.commit("dbt_source", plan, inp, progress)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
-import threading
 import io
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,11 +169,21 @@ class ColumnService:
             columns = infer(facts, dialect, known, self._memo)
             if database:
                 asked = 0
-                for uid in [u for u in facts if facts[u].resource_type == "model" and not columns[u].known and facts[u].compiled_sql]:
+                for uid in [u for u in facts if not columns[u].known and facts[u].resource_type in ("model", "source")]:
                     if asked >= DATABASE_QUERIES_PER_CALL:
                         break
+                    cached = self._database.get(uid)
+                    if cached is not None and cached[0] == (facts[uid].compiled_sql or ""):
+                        continue
                     asked += 1
-                    found = await self._from_database(graph.nodes[uid]["name"], facts[uid].compiled_sql or "")
+                    node = graph.nodes[uid]
+                    if facts[uid].resource_type == "model":
+                        if not facts[uid].compiled_sql:
+                            continue
+                        found = await self._from_database({"model": node["name"]})
+                    else:
+                        source_name, _, table = str(node["name"]).partition(".")
+                        found = await self._from_database({"sql": f"select * from {{{{ source('{source_name}', '{table}') }}}}"})
                     if found is not None:
                         known[uid] = found
                         self._database[uid] = (facts[uid].compiled_sql or "", found)
@@ -207,11 +217,12 @@ class ColumnService:
             return None, str((nodes[0].get("message") if nodes else None) or "dbt could not compile it").splitlines()[0][:300]
         return nodes[0]["compiled_sql"], None
 
-    async def _from_database(self, name: str, compiled_sql: str) -> NodeColumns | None:
-        """The model's output as the database binds it: a zero-row preview on the read-only connection."""
+    async def _from_database(self, what: dict[str, str]) -> NodeColumns | None:
+        """A model's or source's columns as the database binds them: a zero-row preview on the read-only connection
+        (`what` is the preview's {"model": name} or {"sql": query})."""
         try:
             reply = await self.ctx.engine.invoke(["preview"], timeout=self.ctx.settings.timeout_seconds,
-                                                 options={"model": name, "limit": 0, "any_relation": False, **self._guard})
+                                                 options={**what, "limit": 0, "any_relation": False, **self._guard})
         except ToolFailure:  # preview_unavailable on adapters without a read-only connection, a refused query
             return None
         table = (reply.payload or {}).get("table") if reply.success else None
