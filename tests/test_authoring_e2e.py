@@ -125,7 +125,8 @@ async def test_workflow_1_incremental_fact_table(shop: Path, data_dir: Path) -> 
         }))
         sql = (project / "models/marts/fct_orders.sql").read_text()
         assert "materialized='incremental'" in sql and "unique_key='order_id'" in sql and "incremental_strategy='merge'" in sql
-        assert "{% if is_incremental() %}" in sql and "where updated_at >= (select max(updated_at) from {{ this }})" in sql
+        assert "{% if is_incremental() %}" in sql and ("where updated_at >= (\n            select max(existing_rows.updated_at)\n"
+                                                      "            from {{ this }} as existing_rows\n        )") in sql
         assert "partition_by='order_date'" in sql and "cluster_by=['customer_id']" in sql
         assert any("unique_key order_id is tested unique and not_null" in n for n in fct["notes"])
         assert sorted(n.split(".")[2] for n in fct["nodes"] if n.startswith("test.")) == ["not_null_fct_orders_order_id", "unique_fct_orders_order_id"]

@@ -54,7 +54,8 @@ def test_render_model_and_incremental_filter() -> None:
                            [render.Column("order_id", "cast(id as integer)"), render.Column("status")], render.incremental_filter("updated_at", "merge"))
     assert "unique_key='id'" in sql and "partition_by={'field': 'd'}" in sql
     assert "select * from {{ source('raw', 'orders') }}" in sql and "cast(id as integer) as order_id,\n    status\nfrom orders" in sql
-    assert "where updated_at >= (select max(updated_at) from {{ this }})" in sql
+    assert ("        where updated_at >= (\n            select max(existing_rows.updated_at)\n"
+            "            from {{ this }} as existing_rows\n        )\n    {% endif %}") in sql
     assert ">" in render.incremental_filter("u", "append") and ">=" not in render.incremental_filter("u", "append")
     shape = rules.parse_sql(sql, "duckdb")
     assert shape.columns == ["order_id", "status"] and shape.has_is_incremental

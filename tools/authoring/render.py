@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 INDENT = "    "
+LINE_LIMIT = 80  # sqlfluff's default max_line_length (LT05)
 
 
 @dataclass
@@ -63,33 +65,88 @@ def config_block(config: dict[str, Any]) -> str:
     return "{{\n" + f"{INDENT}config(\n{args}\n{INDENT})\n" + "}}\n\n"
 
 
-def select_list(columns: list[Column]) -> str:
-    lines = []
-    for column in columns:
-        expr = (column.expression or column.name).strip()
-        lines.append(expr if expr == column.name else f"{expr} as {column.name}")
-    return ",\n".join(f"{INDENT}{line}" for line in lines)
+_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"|`[^`]+`)'
+_ATOM = re.compile(rf"(?:{_NAME}(?:\.{_NAME})*|\d+(?:\.\d*)?|\.\d+|'(?:[^']|'')*'|null|true|false)", re.IGNORECASE)
+_TYPE_CAST = re.compile(r"(?:\s*::\s*[A-Za-z_][A-Za-z0-9_ ]*(?:\([\d\s,]*\))?)+")
+_NILADIC = {"current_date", "current_time", "current_timestamp", "localtime", "localtimestamp", "current_user",
+            "session_user", "current_role", "current_catalog", "current_schema"}  # functions without brackets
+
+
+def _one_cast_call(text: str) -> bool:
+    """`cast( ... )` whose opening bracket closes at the very end (not `cast(a as int) + 1`)."""
+    head = re.match(r"cast\s*\(", text, re.IGNORECASE)
+    if not head:
+        return False
+    depth = 0
+    for n, char in enumerate(text[head.end() - 1:], start=head.end() - 1):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return n == len(text) - 1
+    return False
+
+
+def target_rank(expression: str) -> int:
+    """sqlfluff's ST06 wants simple targets (columns, literals, casts) before calculations: 0 simple, 2 calculation,
+    1 for Jinja, whose rendering decides (kept between the two, it cannot break the order either way)."""
+    text = expression.strip()
+    if "{{" in text or "{%" in text:
+        return 1
+    if text.lower() in _NILADIC:
+        return 2
+    head = _ATOM.match(text)
+    if _ATOM.fullmatch(text) or _one_cast_call(text) or (head and _TYPE_CAST.fullmatch(text, head.end())):
+        return 0
+    return 2
+
+
+def _target(column: Column) -> str:
+    expr = (column.expression or column.name).strip()
+    return expr if expr == column.name else f"{expr} as {column.name}"
+
+
+def select_clause(targets: list[str], indent: str = "") -> str:
+    """`select` and its targets: one target on the select line, several one per line (sqlfluff LT09)."""
+    if len(targets) == 1:
+        return f"{indent}select {targets[0]}"
+    return f"{indent}select\n" + ",\n".join(f"{indent}{INDENT}{t}" for t in targets)
+
+
+def _import_select(source: Relation) -> str:
+    line = f"{INDENT}select * from {source.jinja}"
+    return line if len(line) <= LINE_LIMIT else f"{INDENT}select *\n{INDENT}from {source.jinja}"
 
 
 def model_sql(config: dict[str, Any], source: Relation, columns: list[Column], incremental_filter: str | None = None) -> str:
-    """An import CTE (select * is fine there) and a final select that names every column."""
+    """An import CTE (select * is fine there) and a final select that names every column, in the order given. When
+    that order puts a column or cast after a calculation (sqlfluff ST06), the expressions move into a `renamed` CTE
+    ordered simple-first and the final select lists the names."""
     cte = source.cte
     filter_block = f"\n{INDENT}{incremental_filter}" if incremental_filter else ""
+    head = config_block(config) + f"with {cte} as (\n\n{_import_select(source)}{filter_block}\n\n)"
+    ranks = [target_rank(c.expression or c.name) for c in columns]
+    if ranks == sorted(ranks):
+        return head + f"\n\n{select_clause([_target(c) for c in columns])}\nfrom {cte}\n"
+    renamed = "renamed" if cte != "renamed" else "renamed_columns"
+    ordered = [c for _, c in sorted(zip(ranks, columns), key=lambda pair: pair[0])]
     return (
-        config_block(config)
-        + f"with {cte} as (\n\n{INDENT}select * from {source.jinja}{filter_block}\n\n)\n\n"
-        + f"select\n{select_list(columns)}\nfrom {cte}\n"
+        head + f",\n\n{renamed} as (\n\n{select_clause([_target(c) for c in ordered], INDENT)}\n{INDENT}from {cte}\n\n)\n\n"
+        + f"{select_clause([c.name for c in columns])}\nfrom {renamed}\n"
     )
 
 
 def incremental_filter(updated_at: str, strategy: str, indent: str = INDENT) -> str:
     """Rows changed since the last run. Merge and delete+insert re-process the boundary timestamp (>=) because a
     re-upsert is harmless and a row with the same updated_at as the last run would otherwise be lost; append uses
-    > because re-appending would duplicate it."""
+    > because re-appending would duplicate it. The subquery's column is qualified by an alias of {{ this }}: sqlfluff
+    (RF02) counts the subquery's table as a second one in the filtered select."""
     op = ">" if strategy == "append" else ">="
+    inner = indent + INDENT
     return (
         "{% if is_incremental() %}\n"
-        f"{indent}where {updated_at} {op} (select max({updated_at}) from {{{{ this }}}})\n"
+        f"{inner}where {updated_at} {op} (\n"
+        f"{inner}{INDENT}select max(existing_rows.{updated_at})\n"
+        f"{inner}{INDENT}from {{{{ this }}}} as existing_rows\n"
+        f"{inner})\n"
         f"{indent}{{% endif %}}"
     )
 
@@ -97,11 +154,10 @@ def incremental_filter(updated_at: str, strategy: str, indent: str = INDENT) -> 
 def wrap_incremental(sql_body: str, config: dict[str, Any], columns: list[str], updated_at: str, strategy: str) -> str:
     """User SQL without an is_incremental() filter: select its explicit columns from it and filter on top."""
     body = sql_body.strip().rstrip(";")
-    cols = ",\n".join(f"{INDENT}{c}" for c in columns)
     return (
         config_block(config)
         + "with source_rows as (\n\n" + "\n".join(INDENT + line if line else line for line in body.splitlines())
-        + f"\n\n)\n\nselect\n{cols}\nfrom source_rows\n{incremental_filter(updated_at, strategy, indent='')}\n"
+        + f"\n\n)\n\n{select_clause(columns)}\nfrom source_rows\n{incremental_filter(updated_at, strategy, indent='')}\n"
     )
 
 

@@ -35,10 +35,13 @@ KINDS = {k.name: k for k in [
     TestKind("equal_rowcount", "model", ("compare_model",), False),
 ]}
 
-SHIPPED_SQL = {
+SHIPPED_SQL = {  # laid out for sqlfluff's default rules (lines <= 80, Jinja tags where its LT02 expects them)
     "accepted_range": """\
-{#- Shipped by dbt-ae-mcp: same name and arguments as dbt_utils.accepted_range. -#}
-{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+{#- Shipped by dbt-ae-mcp: same name and arguments as
+    dbt_utils.accepted_range. -#}
+{% test accepted_range(
+    model, column_name, min_value=none, max_value=none, inclusive=true
+) %}
 
 with meet_condition as (
     select {{ column_name }} as tested_value
@@ -49,36 +52,42 @@ with meet_condition as (
 select tested_value
 from meet_condition
 where 1 = 2
-{%- if min_value is not none %}
+{% if min_value is not none %}
     or not (tested_value {{ ">=" if inclusive else ">" }} {{ min_value }})
-{%- endif %}
-{%- if max_value is not none %}
+{% endif %}
+{% if max_value is not none %}
     or not (tested_value {{ "<=" if inclusive else "<" }} {{ max_value }})
-{%- endif %}
+{% endif %}
 
 {% endtest %}
 """,
     "not_constant": """\
-{#- Shipped by dbt-ae-mcp: same name and arguments as dbt_utils.not_constant. -#}
+{#- Shipped by dbt-ae-mcp: same name and arguments as
+    dbt_utils.not_constant. -#}
 {% test not_constant(model, column_name, group_by_columns=[]) %}
+    {%- set group_by = group_by_columns | join(', ') -%}
 
 select
-    {% for column in group_by_columns %}{{ column }}, {% endfor %}
+    {{ group_by ~ ',' if group_by else '' }}
     count(distinct {{ column_name }}) as distinct_values
 from {{ model }}
-{% if group_by_columns %}group by {{ group_by_columns | join(', ') }}{% endif %}
+{% if group_by %}
+    group by {{ group_by }}
+{% endif %}
 having count(distinct {{ column_name }}) = 1
 
 {% endtest %}
 """,
     "unique_combination_of_columns": """\
-{#- Shipped by dbt-ae-mcp: same name and arguments as dbt_utils.unique_combination_of_columns. -#}
-{% test unique_combination_of_columns(model, combination_of_columns, quote_columns=false) %}
-
-{%- set columns = [] -%}
-{%- for column in combination_of_columns -%}
-    {%- do columns.append(adapter.quote(column) if quote_columns else column) -%}
-{%- endfor %}
+{#- Shipped by dbt-ae-mcp: same name and arguments as
+    dbt_utils.unique_combination_of_columns. -#}
+{% test unique_combination_of_columns(
+    model, combination_of_columns, quote_columns=false
+) %}
+    {%- set columns = [] -%}
+    {%- for column in combination_of_columns -%}
+        {%- do columns.append(adapter.quote(column) if quote_columns else column) -%}
+    {%- endfor -%}
 
 select
     {{ columns | join(', ') }},
@@ -91,10 +100,15 @@ having count(*) > 1
 """,
     "recency": """\
 {#- Shipped by dbt-ae-mcp: same name and arguments as dbt_utils.recency. -#}
-{% test recency(model, field, datepart, interval, ignore_time_component=false) %}
-
-{%- set threshold = dbt.dateadd(datepart, interval * -1, dbt.current_timestamp()) -%}
-{%- if ignore_time_component %}{% set threshold = "cast(" ~ threshold ~ " as date)" %}{% endif %}
+{% test recency(
+    model, field, datepart, interval, ignore_time_component=false
+) %}
+    {%- set threshold = dbt.dateadd(
+        datepart, interval * -1, dbt.current_timestamp()
+    ) -%}
+    {%- if ignore_time_component -%}
+        {%- set threshold = "cast(" ~ threshold ~ " as date)" -%}
+    {%- endif -%}
 
 with recency as (
     select max({{ "cast(" ~ field ~ " as date)" if ignore_time_component else field }}) as most_recent
@@ -108,7 +122,8 @@ where most_recent is null or most_recent < {{ threshold }}
 {% endtest %}
 """,
     "equal_rowcount": """\
-{#- Shipped by dbt-ae-mcp: same name and arguments as dbt_utils.equal_rowcount. -#}
+{#- Shipped by dbt-ae-mcp: same name and arguments as
+    dbt_utils.equal_rowcount. -#}
 {% test equal_rowcount(model, compare_model) %}
 
 with model_rows as (
