@@ -8,14 +8,14 @@ from server.inputs import StrictInput
 
 
 class MemoryMetadata(StrictInput):
-    key: str = Field(description="'{agent}/{project}/{data_type}'; storing the same key again replaces it.",
+    key: str = Field(description="'{agent}/{project}/{data_type}'.",
                      examples=["dbt-analytics-engineer/shop/fct-orders-config"])
-    namespace: str | None = Field(default=None, description="Free grouping, e.g. 'analytics-engineering'.")
-    layer: str | None = Field(default=None, description="Retention: short_term (24 h), mid_term (30 days), long_term (kept). Default long_term.")
+    namespace: str | None = Field(default=None, description="Free grouping.")
+    layer: str | None = Field(default=None, description="short_term (24 h), mid_term (30 d), long_term (default).")
     category: str | None = Field(default=None, description="e.g. model-config, testing-pattern, failure-fix.")
-    project: str | None = Field(default=None, description="The dbt project this is about.")
-    agent: str | None = Field(default=None, description="The agent that learned it.")
-    intent: str | None = Field(default=None, description="Why it was stored, e.g. documentation.")
+    project: str | None = Field(default=None, description="dbt project.")
+    agent: str | None = Field(default=None, description="Who learned it.")
+    intent: str | None = Field(default=None, description="Why it was stored.")
 
 
 class MemoryItem(StrictInput):
@@ -25,26 +25,26 @@ class MemoryItem(StrictInput):
 
 class StoreInput(StrictInput):
     text: str | None = Field(default=None, description="What to remember (with metadata).")
-    metadata: MemoryMetadata | None = Field(default=None, description="Key and metadata, as in the seed prompt's memory_store.")
+    metadata: MemoryMetadata | None = Field(default=None, description="Key and metadata.")
     key: str | None = Field(default=None, description="Short form: the key (with value).")
     value: str | None = Field(default=None, description="Short form: the text (with key).")
-    items: list[MemoryItem] | None = Field(default=None, description="Batch form: many memories in one call (faster).")
+    items: list[MemoryItem] | None = Field(default=None, description="Batch form.")
 
 
 class Filters(StrictInput):
-    key: str | None = Field(default=None, description="Key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.")
+    key: str | None = Field(default=None, description="Key; '*' matches one segment.")
     namespace: str | None = Field(default=None, description="Exact namespace.")
     layer: str | None = Field(default=None, description="short_term, mid_term or long_term.")
     category: str | None = Field(default=None, description="Exact category.")
-    project: str | None = Field(default=None, description="Exact project metadata value.")
-    agent: str | None = Field(default=None, description="Exact agent metadata value.")
+    project: str | None = Field(default=None, description="Exact project.")
+    agent: str | None = Field(default=None, description="Exact agent.")
 
 
 class SearchInput(StrictInput):
     query: str = Field(description="What to look for, in words or dbt names.", examples=["incremental model with merge strategy"])
     limit: int = Field(default=5, ge=1, le=50, description="Most hits to return.")
-    filters: Filters | None = Field(default=None, description="Narrow the search by key pattern and metadata.")
-    min_score: float | None = Field(default=None, description="Drop hits scoring below this (score = cosine + 0.35 x identifier match).")
+    filters: Filters | None = Field(default=None, description="Key pattern and metadata.")
+    min_score: float | None = Field(default=None, description="Drop hits below (cosine + 0.35 x name match).")
 
 
 class RetrieveInput(StrictInput):
@@ -55,11 +55,11 @@ class RetrieveInput(StrictInput):
 
 class DeleteInput(StrictInput):
     key: str = Field(description="An exact key, or a pattern with '*' segments.")
-    dry_run: bool = Field(default=True, description="List what would be deleted without deleting (default true).")
+    dry_run: bool = Field(default=True, description="Only list what would go.")
 
 
 class ListInput(StrictInput):
-    filters: Filters | None = Field(default=None, description="Metadata filters (key patterns are not used here).")
+    filters: Filters | None = Field(default=None, description="Metadata filters.")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
     limit: int = Field(default=50, ge=1, le=500, description="Most keys per page.")
 

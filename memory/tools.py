@@ -13,11 +13,11 @@ from server.context import AppContext
 from server.registration import ToolSpec, register_tools
 
 TOOLS = [
-    ToolSpec("memory_store", "Remember what was learned (model configs, testing patterns, failure fixes) under a key "
-             "'{agent}/{project}/{data_type}'. Same key again replaces it. Secrets are redacted. Batch with items.",
+    ToolSpec("memory_store", "Remember what was learned under a key '{agent}/{project}/{data_type}' (same key replaces). Secrets "
+                             "are redacted. Batch with items.",
              StoreInput, StoreResult, "store", EDITS, True),
-    ToolSpec("vector_search", "Find memories by meaning and by dbt names (hybrid: stg_orders, order_id match exactly too); "
-             "filter by key pattern, namespace, layer, category, project, agent.", SearchInput, MemoriesResult, "search", READ_ONLY, False),
+    ToolSpec("vector_search", "Find memories by meaning and exact dbt names (hybrid); filter by key pattern, namespace, layer, "
+                              "category, project, agent.", SearchInput, MemoriesResult, "search", READ_ONLY, False),
     ToolSpec("memory_retrieve", "Get memories by exact key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.",
              RetrieveInput, MemoriesResult, "retrieve", READ_ONLY, False),
     ToolSpec("memory_delete", "Delete memories by key or pattern; dry_run (default true) lists what would go.",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from server.budget import budget_chars, cut_text
 from server.errors import ToolFailure
+from server.schemas import compact_annotations, compact_input, compact_output
 
 log = logging.getLogger("dbt_ae_mcp.tools")
 
@@ -169,7 +170,10 @@ class ToolServer(MCPServer):
         return self._schemas
 
     async def list_tools(self) -> list[MCPTool]:
-        return [tool.model_copy(update={"input_schema": {**tool.input_schema, "additionalProperties": False}})
+        """Compact schemas (server/schemas.py): what a model needs to call each tool and what a client validates."""
+        return [tool.model_copy(update={"input_schema": {**compact_input(tool.input_schema), "additionalProperties": False},
+                                        "output_schema": compact_output(tool.output_schema),
+                                        "annotations": compact_annotations(tool.annotations)})
                 for tool in await super().list_tools()]
 
     async def call_tool(self, name: str, arguments: dict[str, Any],

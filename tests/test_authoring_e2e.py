@@ -119,7 +119,7 @@ async def test_workflow_1_incremental_fact_table(shop: Path, data_dir: Path) -> 
         fct = ok(await client.call_tool("incremental_model", {
             "name": "fct_orders", "unique_key": "order_id", "incremental_strategy": "merge", "updated_at": "updated_at",
             "from_ref": "int_order_totals", "description": "Order facts, one row per order (incremental, merge on order_id).",
-            "partition_by": "order_date", "cluster_by": ["customer_id"],
+            "config": {"partition_by": "order_date", "cluster_by": ["customer_id"]},
             "columns": [column("order_id", description="Unique order identifier (PK)."), column("customer_id"), column("order_date"),
                         column("status"), column("order_total"), column("updated_at")],
         }))
@@ -218,7 +218,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("incremental_model", {"name": "fct_events", "incremental_strategy": "merge", "updated_at": "updated_at", "from_ref": "stg_orders",
                            "columns": [{"name": "order_id"}]}, "invalid_input"),
     ("incremental_model", {"name": "fct_daily", "unique_key": "order_id", "updated_at": "updated_at", "from_ref": "stg_orders",
-                           "columns": [{"name": "order_id"}], "partition_by": {"field": "order_date", "data_type": "date"}}, "adapter_option_invalid"),
+                           "columns": [{"name": "order_id"}], "config": {"partition_by": {"field": "order_date", "data_type": "date"}}}, "adapter_option_invalid"),
     ("dbt_macro", {"name": "broken_macro", "body": "{% if %}select 1"}, "dbt_compilation_error"),  # dbt's parse rejects it: rolled back
     ("dbt_source", {"name": "raw", "tables": [{"name": "orders", "freshness": {"warn_after": {"count": -1, "period": "fortnight"}}}]}, "invalid_input"),
     ("exposure_define", {"name": "ghost_dashboard", "type": "dashboard", "depends_on": ["no_such_model"], "owner": {"name": "x"}}, "unknown_ref"),

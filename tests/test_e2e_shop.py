@@ -18,7 +18,7 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
         assert set(listed) == registered_tools() and len(registered_tools("dbt")) == 14
         assert listed["dbt_show"].annotations.read_only_hint is True
         assert listed["dbt_build"].annotations.destructive_hint is True
-        assert listed["dbt_build"].output_schema and "nodes" in listed["dbt_build"].output_schema["properties"]
+        assert listed["dbt_build"].output_schema == {"type": "object", "required": ["command", "success", "counts", "elapsed_s", "nodes"]}
         assert "select" in listed["dbt_run"].input_schema["properties"]
         assert listed["dbt_run"].input_schema["properties"]["select"].get("description")
 

@@ -144,7 +144,6 @@ PLAUSIBLE: dict[str, list[Any]] = {
     "expression": ["cast(order_id as integer)", "order_total * 100"],
     "tests": ["unique", "not_null"],
     "check_cols": ["email", "city"],
-    "cluster_by": ["order_date"],
     "dbt_model.name": ["fct_hyp", "stg_hyp_orders", "int_hyp", "dim_hyp"],
     "dbt_model.sql": MODEL_SQL,
     "dbt_model.from_ref": ["fct_orders", "stg_orders"],
@@ -287,6 +286,8 @@ def values(schema: dict[str, Any], scope: str, prop: str, defs: dict[str, Any], 
     if "const" in schema:
         return st.just(schema["const"])
     kind = schema.get("type", "object")
+    if isinstance(kind, list):  # a compact schema's type list (server/schemas.py): any of them
+        return st.one_of([values({**schema, "type": k}, scope, prop, defs, clean, depth) for k in kind])
     if kind == "string":
         plausible = st.sampled_from(pool(scope, prop))
         return plausible if clean else weighted((9, plausible), (10, HOSTILE_TEXT))

@@ -13,47 +13,51 @@ TestSpec = str | dict[str, Any]
 
 
 class AuthoringInput(StrictInput):
-    dry_run: bool = Field(default=False, description="Return the planned files and a diff; write nothing.")
-    timeout_seconds: float | None = Field(default=None, gt=0, le=3600, description="Limit for the dbt validation of this call.")
+    dry_run: bool = Field(default=False, description="Diff only, no write.")
+    timeout_seconds: float | None = Field(default=None, gt=0, le=3600, description="Seconds before giving up.")
 
 
-class ColumnSpec(StrictInput):
-    name: str = Field(description="Output column name.", examples=["order_id"])
-    expression: str | None = Field(default=None, description="SQL for the column when it is not selected as is, e.g. 'cast(id as integer)'.")
-    description: str | None = Field(default=None, description="Column description for the docs.")
-    data_type: str | None = Field(default=None, description="Declared data type (documentation, and contracts when enforced).")
-    tests: list[TestSpec] = Field(default_factory=list, description="Column tests: 'unique', 'not_null', {'accepted_values': {'values': [...]}}, "
-                                  "{'relationships': {'to': \"ref('dim_customers')\", 'field': 'customer_id'}}, {'accepted_range': {'min_value': 0}}.")
+class DocumentedColumn(StrictInput):
+    """A column as properties YAML documents and tests it (a source table's columns)."""
+
+    name: str = Field(description="Column name.")
+    description: str | None = Field(default=None, description="Docs.")
+    data_type: str | None = Field(default=None, description="Declared type.")
+    tests: list[TestSpec] = Field(default_factory=list, description="e.g. 'unique', {'accepted_values': {'values': [...]}}.")
+
+
+class ColumnSpec(DocumentedColumn):
+    """A model's output column: documented, tested, and (with expression) generated."""
+
+    expression: str | None = Field(default=None, description="SQL for it, e.g. cast(id as integer).")
 
 
 class ModelBody(AuthoringInput):
-    sql: str | None = Field(default=None, description="The model's SQL (Jinja with ref()/source() allowed). Or give columns + from_source/from_ref.")
-    from_source: str | None = Field(default=None, description="Generate the SQL reading this source table, 'source_name.table'.", examples=["raw.orders"])
-    from_ref: str | None = Field(default=None, description="Generate the SQL reading this model/seed/snapshot.", examples=["stg_orders"])
-    columns: list[ColumnSpec] = Field(default_factory=list, description="Output columns: generate the select list from them, and document/test them.")
-    description: str | None = Field(default=None, description="Model description for the docs.")
-    tests: list[TestSpec] = Field(default_factory=list, description="Model-level tests, e.g. {'unique_combination_of_columns': {'combination_of_columns': ['a', 'b']}}.")
-    config: dict[str, Any] = Field(default_factory=dict, description="Extra config() keys, passed through as written (adapter-specific ones included).")
+    sql: str | None = Field(default=None, description="The SQL (Jinja, ref(), source()); or columns + from_source/from_ref.")
+    from_source: str | None = Field(default=None, description="Generate SQL reading 'source_name.table'.", examples=["raw.orders"])
+    from_ref: str | None = Field(default=None, description="Generate SQL reading this node.", examples=["stg_orders"])
+    columns: list[ColumnSpec] = Field(default_factory=list, description="Output columns (select list, docs, tests).")
+    description: str | None = Field(default=None, description="Docs.")
+    tests: list[TestSpec] = Field(default_factory=list, description="Model tests, e.g. {'unique_combination_of_columns': {...}}.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Extra config() keys, as written.")
 
 
 class ModelInput(ModelBody):
-    name: str = Field(description="Model name, prefixed by layer: stg_, int_, fct_ or dim_.", examples=["stg_orders"])
-    layer: Literal["staging", "intermediate", "marts"] | str = Field(description="staging, intermediate or marts: the folder and the rules.")
+    name: str = Field(description="Name with its layer prefix: stg_, int_, fct_, dim_.", examples=["stg_orders"])
+    layer: Literal["staging", "intermediate", "marts"] | str = Field(description="Folder and rules.")
     materialization: Literal["view", "table", "incremental", "ephemeral"] | None = Field(
-        default=None, description="Written into config(); default: the folder's configuration in dbt_project.yml.")
+        default=None, description="Into config() (default: the folder's).")
 
 
 class IncrementalInput(ModelBody):
-    name: str = Field(description="Model name (fct_, dim_ or int_ prefix).", examples=["fct_orders"])
-    layer: Literal["staging", "intermediate", "marts"] | str = Field(default="marts", description="Folder and rules (default marts).")
-    unique_key: str | list[str] | None = Field(default=None, description="Column(s) identifying a row; required for merge and delete+insert.", examples=["order_id"])
+    name: str = Field(description="fct_, dim_ or int_ name.", examples=["fct_orders"])
+    layer: Literal["staging", "intermediate", "marts"] | str = Field(default="marts", description="Folder.")
+    unique_key: str | list[str] | None = Field(default=None, description="Row key (merge, delete+insert).", examples=["order_id"])
     incremental_strategy: Literal["merge", "append", "delete+insert"] = Field(default="merge", description="How new rows are applied.")
-    updated_at: str | None = Field(default=None, description="Column whose increase marks a new or changed row; drives the is_incremental() filter.",
+    updated_at: str | None = Field(default=None, description="Column marking new/changed rows.",
                                    examples=["updated_at"])
     on_schema_change: Literal["ignore", "append_new_columns", "sync_all_columns", "fail"] = Field(
-        default="append_new_columns", description="What a new upstream column does to the existing table.")
-    partition_by: dict[str, Any] | str | None = Field(default=None, description="Adapter-specific (BigQuery, Databricks, Spark): passed through to config().")
-    cluster_by: list[str] | str | None = Field(default=None, description="Adapter-specific (BigQuery, Snowflake): passed through to config().")
+        default="append_new_columns", description="What new upstream columns do to the table.")
 
     @field_validator("unique_key", "updated_at")
     @classmethod
@@ -63,35 +67,35 @@ class IncrementalInput(ModelBody):
 
 class FreshnessSpec(StrictInput):
     warn_after: dict[str, Any] | None = Field(default=None, description="{'count': 12, 'period': 'hour'}")
-    error_after: dict[str, Any] | None = Field(default=None, description="{'count': 24, 'period': 'hour'}")
+    error_after: dict[str, Any] | None = Field(default=None)
 
 
 class SourceTableSpec(StrictInput):
     name: str = Field(description="Table name as dbt refers to it.", examples=["orders"])
-    identifier: str | None = Field(default=None, description="The table's real name in the warehouse, when it differs.")
-    description: str | None = Field(default=None, description="Table description for the docs.")
-    loaded_at_field: str | None = Field(default=None, description="Overrides the source's loaded_at_field.")
-    freshness: FreshnessSpec | None = Field(default=None, description="Overrides the source's freshness.")
-    no_freshness: bool = Field(default=False, description="Reference data: never checked for freshness.")
-    columns: list[ColumnSpec] = Field(default_factory=list)
+    identifier: str | None = Field(default=None, description="Warehouse table name, if it differs.")
+    description: str | None = Field(default=None, description="Docs.")
+    loaded_at_field: str | None = Field(default=None, description="Overrides the source's.")
+    freshness: FreshnessSpec | None = Field(default=None, description="Overrides the source's.")
+    no_freshness: bool = Field(default=False, description="Reference data: no freshness check.")
+    columns: list[DocumentedColumn] = Field(default_factory=list)
 
 
 class SourceInput(AuthoringInput):
     name: str = Field(description="Source name, as in source('<name>', 'table').", examples=["raw"])
-    schema_name: str | None = Field(default=None, description="Warehouse schema of the tables (default: the source name).")
+    schema_name: str | None = Field(default=None, description="Schema (default: the source name).")
     database: str | None = Field(default=None, description="Warehouse database, when not the target's.")
-    description: str | None = Field(default=None, description="Source description for the docs.")
-    loader: str | None = Field(default=None, description="What loads the tables (e.g. fivetran), for the docs.")
+    description: str | None = Field(default=None, description="Docs.")
+    loader: str | None = Field(default=None, description="e.g. fivetran (docs).")
     loaded_at_field: str | None = Field(default=None, description="Timestamp column used for freshness.", examples=["updated_at"])
     freshness: FreshnessSpec | None = Field(default=None, description="warn_after / error_after for every table.")
-    tables: list[SourceTableSpec] = Field(description="Tables of the source (merged into an existing definition by name).")
+    tables: list[SourceTableSpec] = Field(description="Tables (merged by name into an existing source).")
 
 
 class MacroInput(AuthoringInput):
     name: str = Field(description="Macro name.", examples=["cents_to_dollars"])
-    parameters: list[str] = Field(default_factory=list, description="Parameters, with defaults where wanted: ['column_name', 'scale=2'].")
+    parameters: list[str] = Field(default_factory=list, description="e.g. ['column_name', 'scale=2'].")
     body: str = Field(description="The macro body (Jinja/SQL between macro and endmacro).")
-    description: str | None = Field(default=None, description="Macro description for the docs.")
+    description: str | None = Field(default=None, description="Docs.")
     argument_descriptions: dict[str, str] = Field(default_factory=dict, description="Description per parameter name.")
 
 
@@ -103,8 +107,8 @@ class ColumnTests(StrictInput):
 class DataQualityInput(AuthoringInput):
     model: str = Field(description="The model (or seed/snapshot) to test.", examples=["fct_orders"])
     columns: list[ColumnTests] = Field(default_factory=list, description="Column tests.")
-    tests: list[TestSpec] = Field(default_factory=list, description="Model-level tests: unique_combination_of_columns, recency, equal_rowcount.")
-    use_dbt_utils: bool | None = Field(default=None, description="Use dbt_utils' tests (when installed) instead of the shipped ones; default: when installed.")
+    tests: list[TestSpec] = Field(default_factory=list, description="Model tests: unique_combination_of_columns, recency, equal_rowcount.")
+    use_dbt_utils: bool | None = Field(default=None, description="Use dbt_utils' tests instead of shipped ones (default: if installed).")
 
 
 class OwnerSpec(StrictInput):
@@ -113,14 +117,14 @@ class OwnerSpec(StrictInput):
 
 
 class ExposureInput(AuthoringInput):
-    name: str = Field(description="Exposure name.", examples=["revenue_dashboard"])
+    name: str = Field(description="snake_case name.", examples=["revenue_dashboard"])
     type: Literal["dashboard", "notebook", "analysis", "ml", "application"] = Field(description="What consumes the models.")
-    maturity: Literal["high", "medium", "low"] | None = Field(default=None, description="How settled the consumer is: high, medium or low.")
-    url: str | None = Field(default=None, description="Where the dashboard/notebook lives.")
+    maturity: Literal["high", "medium", "low"] | None = Field(default=None, description="How settled it is.")
+    url: str | None = Field(default=None, description="Link.")
     description: str | None = Field(default=None, description="What it shows and who uses it.")
     label: str | None = Field(default=None, description="Display name.")
-    depends_on: list[str] = Field(description="Models (names, or ref()/source() expressions) it reads.", examples=[["fct_orders", "dim_customers"]])
-    owner: OwnerSpec = Field(description="Who owns it (name and/or email).")
+    depends_on: list[str] = Field(description="What it reads: names, ref() or source().", examples=[["fct_orders", "dim_customers"]])
+    owner: OwnerSpec = Field(description="name and/or email.")
 
 
 class PackageInput(AuthoringInput):

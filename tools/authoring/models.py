@@ -129,9 +129,7 @@ class ModelAuthoring(PropertiesAuthoring):
             notes.append("append ignores unique_key: late changes to a row are appended as new rows")
         config["on_schema_change"] = inp.on_schema_change
         for key in ("partition_by", "cluster_by"):
-            value = getattr(inp, key)
-            if value is not None:
-                config[key] = value
+            if inp.config.get(key) is not None:
                 notes.append(f"{key} is adapter-specific: passed through to config() as given (adapters without it ignore it)")
         config.update(inp.config)
         keys = [inp.unique_key] if isinstance(inp.unique_key, str) else list(inp.unique_key or [])
@@ -148,7 +146,7 @@ class ModelAuthoring(PropertiesAuthoring):
         if not has_filter:
             notes.append(f"is_incremental() filter on {inp.updated_at} "
                          f"({'>' if inp.incremental_strategy == 'append' else '>='} the latest value already loaded)")
-        if isinstance(inp.partition_by, dict) and (await self._current(inp, progress))[1].raw.get("adapter_type") == "duckdb":
+        if isinstance(inp.config.get("partition_by"), dict) and (await self._current(inp, progress))[1].raw.get("adapter_type") == "duckdb":
             raise ToolFailure("adapter_option_invalid", "dbt-duckdb takes partition_by as a column or a list of columns (used by DuckLake "
                               "tables, ignored with a warning elsewhere); the {'field': ..., 'data_type': ...} form is BigQuery's and fails the build.",
                               "Pass partition_by='order_date' (or a list), or leave it out on DuckDB.")

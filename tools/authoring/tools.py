@@ -17,24 +17,21 @@ from tools.authoring.results import AuthoringResult
 from tools.authoring.service import AuthoringService
 
 TOOLS = [
-    ToolSpec("dbt_model", "Create a model in models/<layer>/ with its properties entry: explicit final columns, ref()/source() only, "
-     "layering (staging reads sources, no joins; intermediate/marts read refs) and naming (stg_/int_/fct_/dim_) enforced; "
-     "proved by a dbt parse + compile, rolled back on failure. From sql, or from columns + from_source/from_ref. dry_run shows the diff.",
+    ToolSpec("dbt_model", "Create a model in models/<layer>/ with its YAML; layering and naming enforced. From sql, or columns "
+                          "+ from_source/from_ref. Validated by dbt and a zero-row query; rolled back on failure.",
      ModelInput, AuthoringResult, "model", CREATES, True),
-    ToolSpec("incremental_model", "Create an incremental model (merge | append | delete+insert) with a correct is_incremental() filter "
-     "against {{ this }}, unique_key tested unique/not_null, on_schema_change, adapter options (partition_by, cluster_by) "
-     "passed through config. Proved by dbt; dry_run shows the diff.", IncrementalInput, AuthoringResult, "incremental_model", CREATES, True),
-    ToolSpec("dbt_source", "Define or extend a source (database, schema, tables, loaded_at_field, freshness warn/error) in the project's "
-     "sources YAML, keeping comments and layout. Proved by a dbt parse.", SourceInput, AuthoringResult, "source", EDITS, True),
+    ToolSpec("incremental_model", "Create an incremental model (merge, append, delete+insert) with an is_incremental() filter on "
+                                  "updated_at and a tested unique_key. Validated by dbt; dry_run shows the diff.", IncrementalInput, AuthoringResult, "incremental_model", CREATES, True),
+    ToolSpec("dbt_source", "Define or extend a source (schema, tables, loaded_at_field, freshness) in the sources YAML, keeping "
+                           "comments. Validated by dbt.", SourceInput, AuthoringResult, "source", EDITS, True),
     ToolSpec("dbt_macro", "Create a macro file and its properties entry (description, arguments). Proved by a dbt parse.", MacroInput, AuthoringResult, "macro", CREATES, True),
-    ToolSpec("data_quality_test", "Add tests to a model's columns or to the model: unique, not_null, accepted_values, relationships, "
-     "accepted_range, not_constant, unique_combination_of_columns, recency, equal_rowcount (dbt_utils' ones are shipped as "
-     "project generic tests, or dbt_utils' own when installed). Merges into the model's properties file; other columns untouched.",
+    ToolSpec("data_quality_test", "Add tests to a model or its columns (unique, not_null, accepted_values, relationships, "
+                                  "accepted_range, not_constant, unique_combination_of_columns, recency, equal_rowcount).",
      DataQualityInput, AuthoringResult, "data_quality_test", EDITS, True),
     ToolSpec("exposure_define", "Define an exposure (dashboard, notebook, analysis, ml, application) with its models, owner, maturity "
-     "and url. Proved by a dbt parse.", ExposureInput, AuthoringResult, "exposure", EDITS, True),
-    ToolSpec("dbt_package", "Add a package to packages.yml (hub name+version, git+revision, or a local folder) and run dbt deps; "
-     "packages.yml is put back if the install fails.", PackageInput, AuthoringResult, "package", INSTALLS, True),
+                                "and url.", ExposureInput, AuthoringResult, "exposure", EDITS, True),
+    ToolSpec("dbt_package", "Add a package to packages.yml (hub name+version, git+revision, or local) and run dbt deps; put back "
+                            "if the install fails.", PackageInput, AuthoringResult, "package", INSTALLS, True),
 ]
 
 

@@ -75,14 +75,14 @@ def selection_terms(value: Selector) -> list[str]:
 class ToolInput(StrictInput):
 
     timeout_seconds: float | None = Field(
-        default=None, gt=0, le=86400, description="Give up (and restart the dbt worker) after this many seconds. Default: the server's setting."
+        default=None, gt=0, le=86400, description="Seconds before giving up."
     )
 
 
 class TargetInput(ToolInput):
-    target: str | None = Field(default=None, description="dbt target from profiles.yml; default: the server's target.", examples=["dev"])
+    target: str | None = Field(default=None, description="profiles.yml target.")
     vars: dict[str, Any] | None = Field(
-        default=None, description="dbt vars for this call, as an object (sent as --vars JSON).", examples=[{"start_date": "2025-01-01"}]
+        default=None, description="dbt vars."
     )
 
     @field_validator("target")
@@ -97,11 +97,11 @@ class TargetInput(ToolInput):
 class SelectionInput(TargetInput):
     select: Selector = Field(
         default=None,
-        description="dbt node selection (--select): names, paths, tags, graph operators. Space-separated or a list.",
+        description="--select: names, path:, tag:, +graph+; string or list.",
         examples=["fct_orders", "+fct_orders", "tag:daily", ["stg_orders", "stg_customers"]],
     )
-    exclude: Selector = Field(default=None, description="Nodes to leave out (--exclude), same syntax as select.")
-    selector: str | None = Field(default=None, description="A named selector from selectors.yml (--selector).")
+    exclude: Selector = Field(default=None, description="dbt --exclude, as select.")
+    selector: str | None = Field(default=None, description="selectors.yml name.")
 
     @field_validator("select", "exclude", "selector")
     @classmethod
@@ -124,8 +124,8 @@ class SelectionInput(TargetInput):
 
 
 class ExecutionInput(SelectionInput):
-    fail_fast: bool = Field(default=False, description="Stop at the first failure (--fail-fast).")
-    threads: int | None = Field(default=None, ge=1, le=64, description="dbt threads for this call (--threads).")
+    fail_fast: bool = Field(default=False, description="--fail-fast.")
+    threads: int | None = Field(default=None, ge=1, le=64, description="--threads.")
 
     def execution_args(self) -> list[str]:
         args = self.selection_args()
@@ -137,7 +137,7 @@ class ExecutionInput(SelectionInput):
 
 
 class RefreshableInput(ExecutionInput):
-    full_refresh: bool = Field(default=False, description="Rebuild incremental models and seeds from scratch (--full-refresh).")
+    full_refresh: bool = Field(default=False, description="Rebuild incrementals and seeds (--full-refresh).")
 
     def execution_args(self) -> list[str]:
         args = super().execution_args()
@@ -147,28 +147,28 @@ class RefreshableInput(ExecutionInput):
 
 
 class RunInput(RefreshableInput):
-    empty: bool = Field(default=False, description="Build with zero rows (--empty): checks SQL and schema cheaply.")
+    empty: bool = Field(default=False, description="Zero-row build (--empty): checks SQL cheaply.")
 
 
 class BuildInput(RunInput):
     resource_types: list[Literal["model", "test", "seed", "snapshot", "unit_test", "source", "function"]] | None = Field(
-        default=None, description="Only these resource types (--resource-type)."
+        default=None, description="--resource-type filter."
     )
 
 
 class TestInput(ExecutionInput):
-    store_failures: bool = Field(default=False, description="Store failing rows in the warehouse (--store-failures).")
+    store_failures: bool = Field(default=False, description="--store-failures (writes tables).")
 
 
 class SeedInput(RefreshableInput):
-    name: str | None = Field(default=None, description="Define a new seed with this name (with rows or csv); without it, dbt_seed loads seeds.",
+    name: str | None = Field(default=None, description="Define a new seed (rows or csv); without it, load seeds.",
                              examples=["country_codes"])
     rows: list[dict[str, Any]] | None = Field(default=None, description="New seed's rows as objects (keys become the header).")
     csv: str | None = Field(default=None, description="New seed's data as CSV text with a header row.")
     column_types: dict[str, str] | None = Field(default=None, description="New seed's column types, e.g. {'code': 'varchar'}.")
     description: str | None = Field(default=None, description="New seed's description.")
-    load: bool = Field(default=True, description="After defining a seed, load it (dbt seed --select <name>).")
-    dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+    load: bool = Field(default=True, description="Load the new seed.")
+    dry_run: bool = Field(default=False, description="With name: diff only, no write.")
 
     @field_validator("column_types")
     @classmethod
@@ -185,19 +185,19 @@ class SeedInput(RefreshableInput):
 
 
 class SnapshotInput(ExecutionInput):
-    name: str | None = Field(default=None, description="Define a new SCD type 2 snapshot with this name; without it, dbt_snapshot runs snapshots.",
+    name: str | None = Field(default=None, description="Define a new SCD2 snapshot; without it, run snapshots.",
                              examples=["customers_snapshot"])
-    relation: str | None = Field(default=None, description="What to snapshot: 'raw.customers' (a source table) or a model name, or source()/ref().")
+    relation: str | None = Field(default=None, description="'source.table', a model name, or source()/ref().")
     unique_key: str | list[str] | None = Field(default=None, description="Column(s) identifying a record.", examples=["customer_id"])
-    strategy: Literal["timestamp", "check"] | None = Field(default=None, description="timestamp (default, needs updated_at) or check (needs check_cols).")
-    updated_at: str | None = Field(default=None, description="For strategy timestamp: the column that changes when the record changes.")
-    check_cols: list[str] | Literal["all"] | None = Field(default=None, description="For strategy check: the columns compared, or 'all'.")
+    strategy: Literal["timestamp", "check"] | None = Field(default=None, description="timestamp (default; updated_at) or check (check_cols).")
+    updated_at: str | None = Field(default=None, description="timestamp strategy: the change column.")
+    check_cols: list[str] | Literal["all"] | None = Field(default=None, description="check strategy: columns compared, or 'all'.")
     hard_deletes: Literal["ignore", "invalidate", "new_record"] | None = Field(
-        default=None, description="Records deleted at the source: invalidate (default: close them), new_record, or ignore.")
-    target_schema: str | None = Field(default=None, description="Schema of the snapshot table (default 'snapshots').")
+        default=None, description="Source deletions (default invalidate: close them).")
+    target_schema: str | None = Field(default=None, description="Default 'snapshots'.")
     description: str | None = Field(default=None, description="New snapshot's description.")
-    replace: bool = Field(default=False, description="With name: redefine an existing YAML snapshot of that name (validated; rolled back on failure).")
-    dry_run: bool = Field(default=False, description="With name: show the planned files and diffs; write nothing.")
+    replace: bool = Field(default=False, description="With name: redefine an existing YAML snapshot.")
+    dry_run: bool = Field(default=False, description="With name: diff only, no write.")
 
     @field_validator("unique_key", "updated_at", "check_cols", "target_schema")
     @classmethod
@@ -210,32 +210,31 @@ class SnapshotInput(ExecutionInput):
 
 
 class FreshnessInput(SelectionInput):
-    threads: int | None = Field(default=None, ge=1, le=64, description="dbt threads for this call (--threads).")
+    threads: int | None = Field(default=None, ge=1, le=64, description="--threads.")
 
 
 class CompileInput(ExecutionInput):
     sql: str | None = Field(
         default=None,
-        description="Inline SQL (with Jinja, ref() and source()) to compile instead of project nodes.",
+        description="Inline SQL (Jinja, ref(), source()) instead of nodes.",
         examples=["select * from {{ ref('fct_orders') }} where order_id = 1"],
     )
-    include_sql: bool = Field(default=True, description="Return the compiled SQL of each node (cut to the output budget).")
+    include_sql: bool = Field(default=True, description="Return each node's compiled SQL.")
     include_tests: bool = Field(
         default=False,
-        description="Also compile the tests attached to the selected nodes (dbt's eager indirect selection). "
-        "Off by default: compiling a model should return that model, fast.",
+        description="Also compile the selected nodes' tests.",
     )
 
 
 class ShowInput(TargetInput):
     sql: str | None = Field(
         default=None,
-        description="A read-only query (select/with) to preview; Jinja, ref() and source() work. Give sql or model.",
+        description="A select/with query (Jinja, ref(), source()); or model.",
         examples=["select status, count(*) as n from {{ ref('fct_orders') }} group by status"],
     )
     model: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_.]+$",
-        description="A model (or seed/snapshot) name to preview instead of sql: one plain name, no selectors.", examples=["dim_customers"],
+        description="A model/seed/snapshot name to preview instead of sql.", examples=["dim_customers"],
     )
     limit: int = Field(default=10, ge=1, le=10000, description="Most rows to return (dbt show --limit).")
 
@@ -247,7 +246,7 @@ class ShowInput(TargetInput):
 
 class ListInput(SelectionInput):
     resource_types: list[Literal[RESOURCE_TYPES]] | None = Field(  # type: ignore[valid-type]
-        default=None, description="Only these resource types (--resource-type), e.g. ['model','source']."
+        default=None, description="--resource-type filter."
     )
     cursor: str | None = Field(default=None, description="Opaque cursor from a previous page's next_cursor.")
     limit: int = Field(default=100, ge=1, le=1000, description="Most items per page.")
@@ -257,7 +256,7 @@ class DocsInput(TargetInput):
     select: Selector = Field(default=None, description="Limit the catalog to these nodes (--select).")
     static: bool = Field(default=False, description="Also write a single-file static_index.html (--static).")
     generate: bool = Field(default=True, description="Run dbt docs generate (manifest + catalog).")
-    serve: bool = Field(default=False, description="Serve the docs site on 127.0.0.1 from the server until stop=true (or the server exits).")
+    serve: bool = Field(default=False, description="Serve the site on 127.0.0.1 until stop=true.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port for serve (0: any free port).")
     stop: bool = Field(default=False, description="Stop serving the docs site.")
 
@@ -285,4 +284,4 @@ class ParseInput(TargetInput):
 
 
 class DepsInput(ToolInput):
-    upgrade: bool = Field(default=False, description="Ignore package-lock.yml and resolve versions again (--upgrade).")
+    upgrade: bool = Field(default=False, description="--upgrade: ignore package-lock.yml.")

@@ -35,7 +35,8 @@ TOOLS = [
     ToolSpec("dbt_seed", "Load seed CSVs into the warehouse (dbt seed).", SeedInput, DbtCommandResult, "seed", REPLACES, True),
     ToolSpec("dbt_snapshot", "Run snapshots (SCD type 2) (dbt snapshot).", SnapshotInput, DbtCommandResult, "snapshot", BUILDS, True),
     ToolSpec("dbt_source_freshness", "Check source freshness against each source's warn_after/error_after (dbt source freshness).", FreshnessInput, DbtCommandResult, "source_freshness", READ_ONLY, False),
-    ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate) and, with serve=true, serve it on 127.0.0.1:port until stop=true; returns the paths and the URL.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
+    ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate); serve=true serves it on 127.0.0.1:port until "
+                         "stop=true.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
     ToolSpec("dbt_debug", "Check the profile, connection and project set-up (dbt debug); credentials are redacted.", DebugInput, DebugResult, "debug", READ_ONLY, False),
     ToolSpec("dbt_list", "List project nodes (dbt ls) by selection and resource type, paginated with cursor/limit.", ListInput, ListResult, "list", READ_ONLY, False),
     ToolSpec("dbt_show", "Preview rows of one query or a model (dbt show), default limit 10. Runs on a read-only database connection over project relations.", ShowInput, ShowResult, "show", READ_ONLY, False),

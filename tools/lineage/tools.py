@@ -14,17 +14,16 @@ from tools.lineage.results import ChangesResult, ColumnLineageResult, LineageRes
 from tools.lineage.service import LineageService
 
 TOOLS = [
-    ToolSpec("model_lineage", "Upstream and downstream of a model (or source, seed, snapshot, exposure) to N hops: de-duplicated nodes "
-             "(type, materialization, path, distance) and edges, as data, a Mermaid diagram, or an SVG picture. From the warm "
-             "manifest: no dbt call per query.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
-    ToolSpec("column_lineage", "Trace a column through compiled SQL (sqlglot, the project's dialect): the upstream columns it is computed "
-             "from and/or the downstream columns computed from it, hop by hop, with the transforming expression.",
+    ToolSpec("model_lineage", "Upstream and downstream of a node to N hops: nodes (type, materialization, path, distance) and "
+                              "edges, with a Mermaid diagram or SVG picture. From the warm manifest.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
+    ToolSpec("column_lineage", "Trace a column upstream (what it is computed from) and/or downstream (what is computed from it), "
+                               "through CTEs and select * levels, with the transforming expression.",
              ColumnLineageInput, ColumnLineageResult, "column_lineage", READ_ONLY, False),
     ToolSpec("start_tracking", "Record a durable baseline of a file before editing it (the focused-change tracker).",
              TrackInput, TrackResult, "start", EDITS, False),
-    ToolSpec("analyze_changes", "Compare tracked files with their baselines: diff and hunks, focus score on a stated target (cte:, column:, "
-             "config), touched CTEs, output columns added/removed/retyped, config changes, breaking changes with the downstream "
-             "models they break, every affected node, and the dbt build --select for the blast radius.",
+    ToolSpec("analyze_changes", "Compare tracked files with their baselines: diff, focus score on a target, output columns "
+                                "added/removed/renamed, config changes, what downstream reads a removed column (file:line), the build "
+                                "selector.",
              AnalyzeChangesInput, ChangesResult, "analyze", READ_ONLY, False),
     ToolSpec("stop_tracking", "Forget a file's baseline.", StopInput, TrackResult, "stop", EDITS, False),
 ]

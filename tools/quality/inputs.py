@@ -10,12 +10,12 @@ from tools.quality.lint import dialect_problem
 
 
 class LintInput(StrictInput):
-    path: str | None = Field(default=None, description="A SQL file in the project (relative path), e.g. models/marts/fct_orders.sql.")
-    sql: str | None = Field(default=None, description="SQL text to lint instead of a file (unsaved work).")
-    dialect: str | None = Field(default=None, description="sqlfluff dialect; default: the project's .sqlfluff, else the profile's adapter, else duckdb.")
-    rules: list[str] | None = Field(default=None, description="Only these rules (codes or names), e.g. ['LT01', 'aliasing'].")
+    path: str | None = Field(default=None, description="Project-relative SQL file.")
+    sql: str | None = Field(default=None, description="SQL text instead of a file.")
+    dialect: str | None = Field(default=None, description="Default: .sqlfluff, else the profile's adapter.")
+    rules: list[str] | None = Field(default=None, description="Only these rules, e.g. ['LT01'].")
     exclude_rules: list[str] | None = Field(default=None, description="Rules to skip.")
-    templater: str = Field(default="jinja", description="jinja (dbt builtins, no warehouse, default) or dbt (needs sqlfluff-templater-dbt).")
+    templater: str = Field(default="jinja", description="jinja (default) or dbt (needs sqlfluff-templater-dbt).")
 
     @field_validator("dialect")
     @classmethod
@@ -27,20 +27,20 @@ class LintInput(StrictInput):
 
 
 class FixInput(LintInput):
-    write: bool = Field(default=False, description="Write the fixed SQL back to path (atomically). Default: only return it.")
+    write: bool = Field(default=False, description="Write the fix to path.")
 
 
 class AnalyzeInput(StrictInput):
-    filePath: str = Field(description="The model's SQL file, relative to the project (the seed prompt's analyze_file).")
+    filePath: str = Field(description="Project-relative model file.")
 
 
 class CheckInput(StrictInput):
-    path: str | None = Field(default=None, description="One model file to check; default: the whole project.")
+    path: str | None = Field(default=None, description="One model file (default: all).")
     rules: list[str] | None = Field(default=None, description="Only these rule ids.")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
     limit: int = Field(default=100, ge=1, le=1000, description="Most violations per page.")
 
 
 class MetricsInput(StrictInput):
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page of the per-model breakdown.")
-    limit: int = Field(default=50, ge=0, le=1000, description="Most models in the per-model breakdown (0: metrics only).")
+    cursor: str | None = Field(default=None, description="Per-model page cursor.")
+    limit: int = Field(default=50, ge=0, le=1000, description="Models per page (0: metrics only).")

@@ -13,20 +13,18 @@ from tools.quality.results import AnalyzeResult, CheckResult, FixResult, LintRes
 from tools.quality.service import QualityTools
 
 TOOLS = [
-    ToolSpec("sql_lint", "Lint SQL with sqlfluff (dialect from the project, jinja templater with dbt builtins; the project's .sqlfluff "
-             "applies). Per violation: code, rule, line, position, description, severity, fixable. Cached by content and config.",
+    ToolSpec("sql_lint", "Lint SQL or a file with sqlfluff (the project's dialect and .sqlfluff; jinja templater). Per "
+                         "violation: code, line, position, description, fixable.",
              LintInput, LintResult, "lint", READ_ONLY, False),
     ToolSpec("sql_fix", "Fix what sqlfluff can fix: returns the fixed SQL and a unified diff; writes the file (atomically) only with write=true.",
              FixInput, FixResult, "fix", EDITS, True),
-    ToolSpec("analyze_file", "Connascence analysis of a model: position (GROUP BY 1, select *), meaning (magic literals), name (hard-coded "
-             "relations), algorithm (logic copied across models), identity (untested incremental key), timing (now()) with lines and fixes.",
+    ToolSpec("analyze_file", "Connascence analysis of a model: position, meaning (magic literals), name (hard-coded relations), "
+                             "algorithm (logic copied across models), identity, timing; with lines and fixes.",
              AnalyzeInput, AnalyzeResult, "analyze", READ_ONLY, False),
-    ToolSpec("project_check", "Check the project (or one model) against the guardrails: no select *, no hard-coded filters, primary keys "
-             "tested, descriptions, incremental logic, layering, source freshness, naming, test coverage. Rule ids follow "
-             "dbt-project-evaluator; counts per rule; no warehouse needed.", CheckInput, CheckResult, "check", READ_ONLY, False),
-    ToolSpec("project_metrics", "The seed prompt's metrics: models_built, models_failed, build_duration_avg/p95, test_pass_rate, "
-             "data_freshness_sla, schema_compliance, documentation_coverage, incremental_models_ratio, query_efficiency, from dbt's "
-             "artifacts, the manifest and this server's run history.", MetricsInput, MetricsResult, "metrics", READ_ONLY, False),
+    ToolSpec("project_check", "Check the project (or one model) against the guardrails (select *, hard-coded filters, keys tested, "
+                              "docs, incremental logic, layering, freshness, naming, tests). Rule ids as dbt-project-evaluator.", CheckInput, CheckResult, "check", READ_ONLY, False),
+    ToolSpec("project_metrics", "The seed prompt's metrics (builds, tests, freshness, schema compliance, docs coverage, incremental "
+                                "ratio, query efficiency, impact, MTTR) and a per-model breakdown.", MetricsInput, MetricsResult, "metrics", READ_ONLY, False),
 ]
 
 
