@@ -8,6 +8,7 @@ for anything the export does not reproduce, it runs on torch.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -24,6 +25,9 @@ BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 ENCODE_BATCH = 64
+
+
+EXIT_WAIT_S = 120.0  # at most this long at exit for a first-start ONNX export to finish
 
 
 def default_cache_dir() -> Path:
@@ -105,7 +109,11 @@ class Embedder:
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._load, name="dbt-ae-embedder", daemon=True).start()
+        thread = threading.Thread(target=self._load, name="dbt-ae-embedder", daemon=True)
+        thread.start()
+        # A process that exits while the loader thread exports with torch aborts in torch's C++ teardown (exit code
+        # 134, "terminate called without an active exception"): let the export finish first.
+        atexit.register(thread.join, EXIT_WAIT_S)
 
     def _load(self) -> None:
         onnx_folder: Path | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -88,13 +89,15 @@ def serve_args(project: Path, data_dir: Path, *extra: str) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     """Every server and store of the run exports the embedding model into a cache of this run's own, so the
     first-start export path runs on every `make test` (never the user's ~/.cache/dbt-ae-mcp)."""
-    os.environ["DBT_AE_MEMORY_MODEL_CACHE"] = tempfile.mkdtemp(prefix="dbt-ae-model-cache-")
+    cache = tempfile.mkdtemp(prefix="dbt-ae-model-cache-")
+    os.environ["DBT_AE_MEMORY_MODEL_CACHE"] = cache
+    # Removed at exit, after (atexit runs last-registered first) in-process embedders finish a first-start export.
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for state in _PARSE_STATE:
         shutil.rmtree(state.parents[2], ignore_errors=True)
-    shutil.rmtree(os.environ.pop("DBT_AE_MEMORY_MODEL_CACHE", ""), ignore_errors=True)
 
 
 @asynccontextmanager

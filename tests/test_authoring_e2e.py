@@ -213,6 +213,9 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
                    "join {{ source('raw', 'customers') }} c on o.customer_id = c.customer_id"}, "layering_violation"),
     ("dbt_model", {"name": "int_bad_jinja", "layer": "intermediate", "sql": "select order_id, {{ no_such_macro('x') }} as y from {{ ref('stg_orders') }}"},
      "dbt_compilation_error"),
+    # parses, then fails when compiled (the project macro raises only when executing): the compile step's own error
+    ("dbt_model", {"name": "int_compile_fails", "layer": "intermediate",
+                   "sql": "select order_id, {{ fails_when_compiled() }} as v from {{ ref('stg_orders') }}"}, "dbt_compilation_error"),
     ("data_quality_test", {"model": "fct_orders", "columns": [{"column": "no_such_column", "tests": ["not_null"]}]}, "column_not_found"),
     ("data_quality_test", {"model": "fct_orders", "columns": [{"column": "order_id", "tests": ["is_even"]}]}, "unknown_test"),
     ("incremental_model", {"name": "fct_events", "incremental_strategy": "merge", "updated_at": "updated_at", "from_ref": "stg_orders",
@@ -226,7 +229,12 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+FAILS_WHEN_COMPILED = ("{% macro fails_when_compiled() %}{% if execute %}{{ exceptions.raise_compiler_error('not at compile time') }}"
+                       "{% endif %}1{% endmacro %}\n")
+
+
 async def test_bad_input_is_typed_and_changes_nothing(shop: Path, data_dir: Path) -> None:
+    (shop / "macros" / "fails_when_compiled.sql").write_text(FAILS_WHEN_COMPILED)
     async with stdio_session(shop, data_dir) as client:
         before = project_hashes(shop)
         for tool, args, code in BAD_CALLS:
