@@ -65,6 +65,10 @@ async def test_column_lineage_through_stars_and_the_relation_a_model_reads(style
         targets = {(e["to_node"].split(".")[-1], e["to_column"]) for e in paid["edges"]}
         assert {("orders", f"{m}_amount") for m in ("credit_card", "coupon", "bank_transfer", "gift_card")} <= targets  # the Jinja loop
         assert {("orders", "amount"), ("customers", "customer_lifetime_value")} <= targets
+        # through the star_except() macro (compiled first: it lists stg_orders' columns but status) and the mart's stars
+        dated = ok(await client.call_tool("column_lineage", {"model": "stg_orders", "column": "order_date", "direction": "downstream"}))
+        assert {("model.styleguide.int_orders_enriched", "order_date"), ("model.styleguide.int_orders_enriched", "order_month"),
+                ("model.styleguide.orders", "order_date")} <= {(e["to_node"], e["to_column"]) for e in dated["edges"]}, dated
         seed_side = ok(await client.call_tool("column_lineage", {"model": "stg_orders", "column": "order_id"}))
         assert [(e["from_node"], e["from_column"]) for e in seed_side["edges"]] == [("seed.styleguide.raw_orders", "id")]
         source_side = ok(await client.call_tool("column_lineage", {"model": "stg_orders_from_source", "column": "order_id"}))
