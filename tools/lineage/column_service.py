@@ -78,6 +78,7 @@ class ColumnService:
         self._database: dict[str, tuple[str, NodeColumns]] = {}  # uid -> (compiled sql, columns the database gave)
         self._memo: dict[str, NodeColumns] = {}
         self._stars: dict[str, bool] = {}
+        self._lineage: dict[str, dict[str, Any]] = {}
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
         self._lock = asyncio.Lock()
         self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
@@ -190,6 +191,17 @@ class ColumnService:
                 if asked:
                     columns = infer(facts, dialect, known, self._memo)
         return ColumnView(columns, facts, dialect)
+
+    def lineage_of(self, uid: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
+        """Every output column's one-hop upstream edges (columns.upstream_of_all), cached by what they depend on."""
+        from tools.lineage.columns import upstream_of_all
+
+        key = hashlib.sha256(repr((uid, sql, dialect, sorted(relations.items()), schema)).encode()).hexdigest()
+        if key not in self._lineage:
+            if len(self._lineage) > 5000:
+                self._lineage.clear()
+            self._lineage[key] = upstream_of_all(uid, sql, dialect, relations, schema)
+        return self._lineage[key]
 
     def unlisted_star(self, compiled_sql: str, dialect: str) -> bool:
         """Whether a star reaches a relation whose columns no select lists (column_model.stars_reaching_relations), cached."""

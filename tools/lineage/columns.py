@@ -33,14 +33,17 @@ class ColumnTrace:
     unresolved: list[str] = field(default_factory=list)
 
 
-def upstream_of(node: str, column: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> ColumnTrace:
-    """One model hop: the columns of other relations that `node.column` is computed from."""
-    trace = ColumnTrace()
+def upstream_of_all(node: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> dict[str, ColumnTrace]:
+    """One model hop for every output column at once: sqlglot qualifies the SQL once and shares the walk."""
     try:
-        root = lineage(column, sql, schema, dialect=dialect)
+        roots = lineage(None, sql, schema, dialect=dialect)
     except (SqlglotError, KeyError, ValueError) as exc:
-        trace.unresolved.append(f"{node}.{column}: {str(exc).splitlines()[0][:200]}")
-        return trace
+        return {"": ColumnTrace(unresolved=[f"{node}: {str(exc).splitlines()[0][:200]}"])}
+    return {column: _edges(node, column, root, relations, dialect) for column, root in roots.items()}
+
+
+def _edges(node: str, column: str, root: Any, relations: dict[str, str], dialect: str) -> ColumnTrace:
+    trace = ColumnTrace()
     seen: set[tuple[str, str]] = set()
     stack: list[tuple[Any, list[Any]]] = [(root, [])]
     while stack:  # depth-first, keeping the path from the model's column down to each source column

@@ -27,7 +27,7 @@ class LineageService(ChangeTracking):
 
     async def column_lineage(self, inp: ColumnLineageInput, progress: ProgressReporter) -> ColumnLineageResult:
         from tools.lineage.column_model import parent_relations, parent_schema
-        from tools.lineage.columns import ColumnTrace, upstream_of
+        from tools.lineage.columns import ColumnTrace
 
         graph = await self.graph()
         start = graph.resolve(inp.model, self._project_name(graph))
@@ -49,11 +49,16 @@ class LineageService(ChangeTracking):
             trace.unresolved.append(f"{start}: {own.unresolved}")
 
         def step(uid: str, col: str) -> ColumnTrace:
+            every = all_columns(uid)
+            found = next((trace for name, trace in every.items() if name.lower() == col.lower()), None)
+            return found or ColumnTrace(unresolved=every.get("", ColumnTrace()).unresolved)
+
+        def all_columns(uid: str) -> dict[str, ColumnTrace]:
             facts = view.facts[uid]
             if not facts.compiled_sql:
-                return ColumnTrace()
-            return upstream_of(uid, col, facts.compiled_sql, view.dialect, parent_relations(facts, view.facts),
-                               parent_schema(facts, view.columns, view.facts))
+                return {}
+            return self.column_service().lineage_of(uid, facts.compiled_sql, view.dialect, parent_relations(facts, view.facts),
+                                                    parent_schema(facts, view.columns, view.facts))
 
         if inp.direction in ("upstream", "both"):
             frontier, seen = [(start, column)], {(start, column.lower())}
@@ -77,8 +82,10 @@ class LineageService(ChangeTracking):
                     cols = view.columns[child]
                     if not cols.known:
                         trace.unresolved.append(f"{child}: {cols.unresolved}")
+                    every = all_columns(child)
+                    trace.unresolved += every.get("", ColumnTrace()).unresolved
                     for out_col in cols.names:
-                        found = step(child, out_col)
+                        found = every.get(out_col) or ColumnTrace()
                         hits = [e for e in found.edges if (e.from_node, e.from_column.lower()) in targets]
                         trace.edges += hits
                         if hits and (child, out_col.lower()) not in seen:
