@@ -89,7 +89,7 @@ class ColumnService:
         worker parse files changed since its last parse (what column tools need: the files on disk)."""
         path = self.root / "target" / "manifest.json"
         if fresh or not path.is_file():  # the worker writes it with each parse
-            await self.ctx.engine.invoke(["describe"], timeout=self.ctx.settings.timeout_seconds)
+            await self.ctx.engine.invoke(["refresh" if path.is_file() else "describe"], timeout=self.ctx.settings.timeout_seconds)
         try:
             st = path.stat()
         except FileNotFoundError:

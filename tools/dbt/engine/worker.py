@@ -150,6 +150,11 @@ class Worker(PreviewOp):
             from tools.dbt.engine.describe import describe
 
             return {"ok": True, "success": True, "payload": describe(self.manifest), "events": self.events}
+        if command == "refresh":  # not a dbt command: parse only if a file changed (target/manifest.json follows)
+            error = self.ensure_manifest(target, vars_json)
+            if error is not None:
+                return {"ok": False, "error": error, "events": self.events}
+            return {"ok": True, "success": True, "payload": {}, "events": self.events}
         if command == "preview":
             return self.preview(target, vars_json, options)
         if command in MANIFEST_COMMANDS and request.get("reuse_manifest", True):
