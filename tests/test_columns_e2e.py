@@ -79,7 +79,13 @@ async def test_column_lineage_through_stars_and_the_relation_a_model_reads(style
 
 async def test_project_check_and_metrics_use_the_real_columns(styleguide: Path, data_dir: Path) -> None:
     async with stdio_session(styleguide, data_dir, *TOOLSETS) as client:
+        first = ok(await client.call_tool("project_check", {"limit": 1000}))
+    # the column model's work is kept in the data dir: a restarted server (a new Claude Desktop session) reuses it
+    stored = json.loads(next((data_dir / "columns").glob("styleguide-*.json")).read_text())
+    assert len(stored["compiled"]) == 8 and len(stored["memo"]) >= 8 + 4 and stored["stars"]
+    async with stdio_session(styleguide, data_dir, *TOOLSETS) as client:
         checked = ok(await client.call_tool("project_check", {"limit": 1000}))
+        assert checked["violations"] == first["violations"]
         assert checked["by_rule"]["no_select_star"] == 0, checked["violations"]  # select * from final after an explicit final
         assert not [v for v in checked["violations"] if "__jinja" in v["message"]]  # the loop's '{{ m }}' is not a magic value
         undocumented = {(v["node"].split(".")[-1], column.strip(" ."))

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from tools.lineage.column_model import NodeColumns, NodeFacts, infer, relation_k
 from tools.lineage.graph import LineageGraph
 
 COLUMN_TYPES = ("model", "seed", "snapshot", "source")
+STORE_VERSION = 1  # bump when NodeColumns or the inference changes meaning
+MEMO_KEEP = 20_000
 DATABASE_QUERIES_PER_CALL = 25  # zero-row queries for unresolved models; the rest stay `unresolved` with the reason
 
 
@@ -74,7 +77,7 @@ class ColumnService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.root = ctx.engine.project_dir.resolve()
-        self._compiled: dict[str, tuple[str | None, str | None, str | None]] = {}  # uid -> (checksum, sql, error)
+        self._compiled: dict[str, tuple[str | None, str | None, str | None]] = {}  # uid -> (compile key, sql, error)
         self._database: dict[str, tuple[str, NodeColumns]] = {}  # uid -> (compiled sql, columns the database gave)
         self._memo: dict[str, NodeColumns] = {}
         self._stars: dict[str, bool] = {}
@@ -83,6 +86,41 @@ class ColumnService:
         self._lock = asyncio.Lock()
         self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
         self._graph_lock = threading.Lock()
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        self._store = ctx.settings.data_dir / "columns" / f"{self.root.name}-{digest}.json"
+        self._dirty = False
+        self._load_store()
+
+    # -- the durable cache: a restarted server (each Claude Desktop session) starts warm ---------------------------
+    def _load_store(self) -> None:
+        try:
+            data = json.loads(self._store.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if data.get("version") != STORE_VERSION:
+            return
+        self._compiled = {uid: (c[0], c[1], c[2]) for uid, c in (data.get("compiled") or {}).items()}
+        self._memo = {k: NodeColumns(v["names"], v["types"], v["origin"], v.get("unresolved")) for k, v in (data.get("memo") or {}).items()}
+        self._stars = dict(data.get("stars") or {})
+
+    def save(self) -> None:
+        """Atomic; best effort (a read-only data dir only costs the next start its warmth)."""
+        if not self._dirty:
+            return
+        if len(self._memo) > MEMO_KEEP:  # every edit adds variants: keep the newest
+            self._memo = dict(list(self._memo.items())[-MEMO_KEEP // 2:])
+        data = {"version": STORE_VERSION, "compiled": {uid: list(c) for uid, c in self._compiled.items()},
+                "memo": {k: {"names": v.names, "types": v.types, "origin": v.origin, "unresolved": v.unresolved}
+                         for k, v in self._memo.items()},
+                "stars": self._stars}
+        try:
+            self._store.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._store.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self._store)
+            self._dirty = False
+        except OSError:
+            pass
 
     async def graph(self, fresh: bool = False) -> LineageGraph:
         """The warm manifest's graph (target/manifest.json), reloaded when the file changes. `fresh` first lets the
@@ -131,10 +169,19 @@ class ColumnService:
             self._catalog = (stamp, out)
         return self._catalog[1]
 
+    @staticmethod
+    def compile_key(graph: LineageGraph, uid: str) -> str:
+        """What a node's compiled SQL depends on that the manifest shows: its file's checksum, its own relation and
+        the relations its refs and sources resolve to (a new target or schema compiles again). A changed macro
+        body does not change the key: dbt_parse after editing macros, or restart, if columns look stale."""
+        node = graph.nodes[uid]
+        parents = sorted(str(graph.nodes.get(p, {}).get("relation_name")) for p in node.get("depends_on") or [])
+        return hashlib.sha256(repr((node.get("checksum"), node.get("relation_name"), parents)).encode()).hexdigest()
+
     async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
-        """Compile the nodes whose SQL is not cached for their current checksum, in one worker call."""
+        """Compile the nodes whose SQL is not cached for their current compile key, in one worker call."""
         stale = [u for u in uids if graph.nodes[u]["resource_type"] in ("model", "snapshot")
-                 and self._compiled.get(u, (None,))[0] != graph.nodes[u].get("checksum")]
+                 and self._compiled.get(u, (None,))[0] != self.compile_key(graph, u)]
         if not stale:
             return
         names = sorted({graph.nodes[u]["name"] for u in stale})
@@ -142,9 +189,10 @@ class ColumnService:
                                              timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
         returned = {n["unique_id"]: n for n in (reply.payload or {}).get("nodes", []) if n.get("unique_id")}
         failure = next((n.get("message") for n in returned.values() if n.get("status") not in ("success", None)), None)
+        self._dirty = True
         for uid in stale:
             node = returned.get(uid)
-            checksum = graph.nodes[uid].get("checksum")
+            checksum = self.compile_key(graph, uid)
             if node and node.get("compiled_sql") and node.get("status") in ("success", None):
                 self._compiled[uid] = (checksum, node["compiled_sql"], None)
             else:
@@ -167,7 +215,9 @@ class ColumnService:
             facts = gather_facts(graph, needed, {u: (c[1], c[2]) for u, c in self._compiled.items()}, self.catalog(), self.root, project)
             dialect = self.dialect
             known = {u: cols for u, (sql, cols) in self._database.items() if u in facts and facts[u].compiled_sql == sql}
+            before = len(self._memo)
             columns = infer(facts, dialect, known, self._memo)
+            self._dirty = self._dirty or len(self._memo) != before
             if database:
                 asked = 0
                 for uid in [u for u in facts if not columns[u].known and facts[u].resource_type in ("model", "source")]:
@@ -190,6 +240,7 @@ class ColumnService:
                         self._database[uid] = (facts[uid].compiled_sql or "", found)
                 if asked:
                     columns = infer(facts, dialect, known, self._memo)
+            self.save()
         return ColumnView(columns, facts, dialect)
 
     def lineage_of(self, uid: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
@@ -210,6 +261,7 @@ class ColumnService:
         key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
         if key not in self._stars:
             self._stars[key] = stars_reaching_relations(compiled_sql, dialect)
+            self._dirty = True
         return self._stars[key]
 
     async def compile_text(self, text: str) -> tuple[str | None, str | None]:

@@ -154,6 +154,7 @@ class QualityTools:
             known, facts = view.columns.get(uid), view.facts.get(uid)
             star = service.unlisted_star(facts.compiled_sql, view.dialect) if facts is not None and facts.compiled_sql else None
             out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None, star)
+        service.save()
         return out
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
@@ -173,6 +174,7 @@ class QualityTools:
             facts[uid] = ModelFacts(known.names if known is not None and known.known else None,
                                     (not service.unlisted_star(sql, view.dialect)) if sql else None,
                                     len(sql.strip().splitlines()) if sql else None)
+        service.save()
         metrics = await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text, facts))
         rows = per_model(index, facts)
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
