@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -27,6 +28,7 @@ def norm(*parts: str | None) -> str:
     return ".".join(p.strip('"`[]').lower() for p in parts if p)
 
 
+@lru_cache(maxsize=100_000)
 def relation_key(relation_name: str | None) -> str | None:
     """`"db"."main"."orders"` -> `db.main.orders`, the key relations are matched by."""
     if not relation_name:

@@ -82,6 +82,8 @@ class ColumnService:
         self._memo: dict[str, NodeColumns] = {}
         self._stars: dict[str, bool] = {}
         self._lineage: dict[str, dict[str, Any]] = {}
+        self._inline: dict[str, tuple[str | None, str | None]] = {}
+        self._dialect: tuple[tuple[int, ...], str] | None = None
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
         self._lock = asyncio.Lock()
         self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
@@ -146,7 +148,12 @@ class ColumnService:
 
     @property
     def dialect(self) -> str:
-        return profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target)
+        """The profile's SQL dialect, read again only when profiles.yml or dbt_project.yml changes."""
+        files = (self.ctx.settings.effective_profiles_dir / "profiles.yml", self.root / "dbt_project.yml")
+        stamp = tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)
+        if self._dialect is None or self._dialect[0] != stamp:
+            self._dialect = (stamp, profile_dialect(self.root, self.ctx.settings.effective_profiles_dir, self.ctx.settings.target))
+        return self._dialect[1]
 
     def catalog(self) -> dict[str, list[tuple[str, str | None]]]:
         """unique_id -> [(column, type)] in the warehouse's order, from target/catalog.json (re-read when it changes)."""
@@ -264,9 +271,23 @@ class ColumnService:
             self._dirty = True
         return self._stars[key]
 
+    @property
+    def memo(self) -> dict[str, NodeColumns]:
+        """The inference memo (column_model.infer), for callers that infer a variant (a baseline's columns)."""
+        self._dirty = True
+        return self._memo
+
     async def compile_text(self, text: str) -> tuple[str | None, str | None]:
         """(compiled SQL, None) of a model's text that is not on disk (a tracked baseline), compiled as inline SQL
-        under the same guards as dbt_compile's; else (None, why)."""
+        under the same guards as dbt_compile's; else (None, why). Cached by the text (a baseline does not change)."""
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if key not in self._inline:
+            if len(self._inline) > 200:
+                self._inline.clear()
+            self._inline[key] = await self._compile_inline(text)
+        return self._inline[key]
+
+    async def _compile_inline(self, text: str) -> tuple[str | None, str | None]:
         from tools.dbt.engine.jinja_guard import agent_text_findings, blocking
 
         refused = blocking(agent_text_findings(text, inline=True), self.ctx.settings.jinja_statements_allowed)

@@ -9,8 +9,19 @@ from mcp.server.mcpserver import MCPServer
 from server.annotations import EDITS, READ_ONLY
 from server.context import AppContext
 from server.registration import ToolSpec, register_tools
-from tools.lineage.inputs import AnalyzeChangesInput, ColumnLineageInput, LineageInput, StopInput, TrackInput
-from tools.lineage.results import ChangesResult, ColumnLineageResult, LineageResult, TrackResult
+from tools.lineage.inputs import (
+    AnalyzeChangesInput,
+    ColumnLineageInput,
+    LineageInput,
+    StopInput,
+    TrackInput,
+)
+from tools.lineage.results import (
+    ChangesResult,
+    ColumnLineageResult,
+    LineageResult,
+    TrackResult,
+)
 from tools.lineage.service import LineageService
 
 TOOLS = [

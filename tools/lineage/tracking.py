@@ -129,7 +129,7 @@ class ChangeTracking(LineageBase):
             impact.unresolved = f"baseline: {why}"
             return impact
         impact.before = change_logic.OutputColumns(names, types)
-        then = infer(view.facts, view.dialect, known={node: NodeColumns(names, types, "sql")})
+        then = infer(view.facts, view.dialect, known={node: NodeColumns(names, types, "sql")}, memo=service.memo)
         impact.broken = broken_reads(self.root, graph, view, then, node, descendants)
         return impact
 

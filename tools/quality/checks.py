@@ -6,6 +6,8 @@ summary (tools/dbt_engine/describe.py) and the models' SQL files; nothing runs i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -104,9 +106,11 @@ def _freshness_opt_outs(root: Path, index: ProjectIndex, read: Callable[[Path], 
 
 
 def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None,
-                  columns: dict[str, ModelColumns] | None = None) -> list[Violation]:
+                  columns: dict[str, ModelColumns] | None = None, cache: dict[str, list[Violation]] | None = None) -> list[Violation]:
     """Violations of every rule. `columns` (by unique_id) comes from the column model; a model missing from it is
-    checked for columns and stars only where its SQL text is unambiguous."""
+    checked for columns and stars only where its SQL text is unambiguous. `cache` keeps each model's violations by
+    everything they are computed from (its text, manifest entry, tests, parents, columns), so a second check of an
+    unchanged project re-reads files but re-parses nothing."""
     out: list[Violation] = []
     nodes = index.raw.get("nodes", [])
     by_id = {n["unique_id"]: n for n in nodes}
@@ -120,11 +124,18 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
         models = [n for n in models if n["path"] == only_path]
     for model in models:
         uid, path, name = model["unique_id"], model["path"], model["name"]
+        sql = read(root / path) or ""
+        parents_seen = [(p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", [])]
+        key = hashlib.sha256(json.dumps([sql, model, tests_by_node.get(uid, []), parents_seen, index.dialect,
+                                         asdict((columns or {}).get(uid) or ModelColumns(None, None))], sort_keys=True, default=str).encode()).hexdigest()
+        if cache is not None and key in cache:
+            out += cache[key]
+            continue
+        start = len(out)
 
         def flag(rule: str, message: str, line: int | None = None) -> None:
             out.append(Violation(rule, RULES[rule].severity, uid, path, message, line))
 
-        sql = read(root / path) or ""
         layer = layer_of(path)
         try:
             shape = sql_rules.parse_sql(sql, index.dialect) if path.endswith(".sql") else None
@@ -178,6 +189,10 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
             flag("fct_model_naming_conventions", f"{name} is in {layer} but not named {' or '.join(p + '…' for p in sql_rules.PREFIXES[layer])}.")
         if not tests:
             flag("fct_test_coverage", f"{name} has no tests.")
+        if cache is not None:
+            if len(cache) > 50_000:
+                cache.clear()
+            cache[key] = out[start:]
     if only_path is None:
         opted_out = _freshness_opt_outs(root, index, read)
         for source in index.raw.get("sources", []):

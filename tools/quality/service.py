@@ -35,6 +35,7 @@ class QualityTools:
         self.root = ctx.engine.project_dir.resolve()
         self.linter = SqlLinter(self.root)
         self._dialect_cache: tuple[tuple[int, ...], str] | None = None
+        self._checked: dict[str, list[checks.Violation]] = {}  # project_check's per-model results (checks.check_project)
 
     async def _index(self) -> ProjectIndex:
         return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds)
@@ -128,7 +129,7 @@ class QualityTools:
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
         columns = await self._model_columns(index, only)
-        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only, columns))
+        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only, columns, self._checked))
         if inp.rules:
             found = [v for v in found if v.rule in inp.rules]
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
