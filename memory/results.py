@@ -50,9 +50,9 @@ class MemoriesResult(ToolResult):
     def summary(self) -> str:
         lines = [f"{self.count} memor{'y' if self.count == 1 else 'ies'}" + (" (cut to fit)" if self.truncated else "")
                  + (f"; next_cursor={self.next_cursor}" if self.next_cursor else "")]
-        for m in self.memories[:10]:
+        for m in self.memories:  # whole texts: only the output budget cuts (and says so)
             score = f" [{m.score:.3f}]" if m.score is not None else ""
-            lines.append(f"- {m.key}{score}: {(m.text or '').strip()[:160]}")
+            lines.append(f"- {m.key}{score}: {(m.text or '').strip()}")
         return "\n".join(lines)
 
     def fit(self, limit_chars: int) -> "MemoriesResult":

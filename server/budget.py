@@ -9,11 +9,12 @@ def budget_chars(tokens: int) -> int:
     return tokens * CHARS_PER_TOKEN
 
 
-def cut_text(text: str, limit: int) -> tuple[str, bool]:
-    """Cut text to at most `limit` characters, on a line boundary where one is near. Returns (text, truncated)."""
+def cut_text(text: str, limit: int, rest: str = "") -> tuple[str, bool]:
+    """Cut text to at most `limit` characters, on a line boundary where one is near; the marker says where the rest
+    is when `rest` names it. Returns (text, truncated)."""
     if len(text) <= limit:
         return text, False
-    marker = "\n… [truncated]"
+    marker = f"\n… [truncated: {rest}]" if rest else "\n… [truncated]"
     keep = max(0, limit - len(marker))
     head = text[:keep]
     newline = head.rfind("\n")

@@ -204,7 +204,7 @@ def error_result(failure: ToolFailure) -> CallToolResult:
 def render_result(result: ToolResult, token_budget: int) -> CallToolResult:
     limit = budget_chars(token_budget)
     fitted = result.fit(limit * 4 // 5)  # structured content and the text summary share the budget
-    text, _ = cut_text(fitted.summary(), limit // 5)
+    text, _ = cut_text(fitted.summary(), limit // 5, "the rest is in the structured content")
     content: list[Any] = [TextContent(type="text", text=text), *fitted.extra_content()]
     return CallToolResult(content=content, structured_content=fitted.model_dump(mode="json"))
 

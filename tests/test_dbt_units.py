@@ -196,6 +196,8 @@ def test_cut_text() -> None:
     assert cut_text("short", 100) == ("short", False)
     text, cut = cut_text("line\n" * 100, 50)
     assert cut and len(text) <= 50 and text.endswith("[truncated]")
+    text, cut = cut_text("line\n" * 100, 80, "see next_cursor")
+    assert cut and len(text) <= 80 and text.endswith("[truncated: see next_cursor]")
 
 
 def test_redaction() -> None:

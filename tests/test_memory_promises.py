@@ -120,3 +120,13 @@ async def test_memory_onnx_false_keeps_torch(default_server: str, tmp_path: Path
     monkeypatch.setenv("DBT_AE_MEMORY_ONNX", "false")
     async with stdio_session(tmp_path, tmp_path / "data", *MEMORY_ONLY) as client:
         assert await backend_after_a_search(client) == "torch"
+
+
+@pytest.mark.e2e
+async def test_search_text_carries_whole_memories(default_server: str) -> None:
+    """Only the output budget cuts a result's text (issue 14): a 600-character memory comes back whole."""
+    long_text = "stg_invoices dedupes on invoice_id; " + " ".join(f"detail-{n}" for n in range(60))
+    async with Client(default_server) as client:
+        ok(await client.call_tool("memory_store", {"key": "dbt-analytics-engineer/shop/long-note", "value": long_text}))
+        found = await client.call_tool("vector_search", {"query": "stg_invoices dedupes on invoice_id", "limit": 1})
+        assert len(long_text) > 500 and long_text in found.content[0].text

@@ -89,6 +89,6 @@ class ColumnLineageResult(ToolResult):
 
     def summary(self) -> str:
         lines = [f"column lineage of {self.focus}: {len(self.edges)} edge(s) (columns from {self.columns_source})"]
-        lines += [f"- {e['from_node'].split('.')[-1]}.{e['from_column']} -> {e['to_node'].split('.')[-1]}.{e['to_column']} ({e['transformation'][:60]})"
-                  for e in self.edges[:40]]
-        return "\n".join(lines + [f"- stopped: {u}" for u in self.unresolved[:10]])
+        lines += [f"- {e['from_node'].split('.')[-1]}.{e['from_column']} -> {e['to_node'].split('.')[-1]}.{e['to_column']} ({e['transformation']})"
+                  for e in self.edges]  # whole expressions: only the output budget cuts (and says so)
+        return "\n".join(lines + [f"- stopped: {u}" for u in self.unresolved])
