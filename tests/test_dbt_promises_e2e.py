@@ -222,3 +222,18 @@ async def test_a_preview_that_cannot_open_the_database_is_typed(shop: Path, data
         assert failure["code"] == "preview_unavailable" and "no_such_file" in failure["message"], failure
         shown = ok(await client.call_tool("dbt_show", {"sql": "select count(*) as n from {{ ref('raw_orders') }}"}))
         assert shown["rows"] == [[36]]
+
+
+async def test_a_deprecation_is_reported_once_with_its_fix(shop: Path, data_dir: Path) -> None:
+    """dbt warns about the old generic-test layout twice per parse (the event and its summary), during the worker's
+    start-up parse: the first result carries it once, with the fix. (dbt itself warns once per process afterwards;
+    the server's own once-per-process rule is unit-tested in test_dbt_units.)"""
+    text = (shop / "dbt_project.yml").read_text()
+    (shop / "dbt_project.yml").write_text(text.replace("  require_generic_test_arguments_property: true\n", ""))
+    write(shop, "models/probes/dep_probe.sql", "select 1 as id\n")
+    write(shop, "models/probes/_dep_probe.yml", "version: 2\nmodels:\n  - name: dep_probe\n    columns:\n      - name: id\n"
+                                                 "        tests:\n          - accepted_values:\n              values: [1, 2]\n")
+    async with stdio_session(shop, data_dir, *DBT_ONLY) as client:
+        parsed = ok(await client.call_tool("dbt_parse", {}))
+        deprecations = [w for w in parsed["warnings"] if "Deprecat" in w]
+        assert len(deprecations) == 1 and "`arguments:`" in deprecations[0], parsed["warnings"]

@@ -251,3 +251,17 @@ def test_fit_cuts_huge_messages_and_many_nodes() -> None:
     assert len(fitted.model_dump_json()) <= 20_000
     assert fitted.nodes[0].unique_id == "model.x.bad" and len(fitted.nodes[0].message) < 2000
     assert fitted.omitted_nodes == len(nodes) - len(fitted.nodes)
+
+
+def test_deprecations_are_reported_once_per_process_with_their_fix() -> None:
+    from tools.dbt.warnings import agent_warnings
+
+    deprecation = {"name": "MissingArgumentsPropertyInGenericTestDeprecation", "level": "warn",
+                   "msg": "[WARNING][MissingArgumentsPropertyInGenericTestDeprecation]: Deprecated\nfunctionality\nFound top-level arguments"}
+    summary = {"name": "DeprecationsSummary", "level": "warn", "msg": "Summary of encountered deprecations: ..."}
+    other = {"name": "SomethingElse", "level": "warn", "msg": "a warning"}
+    reported: set[str] = set()
+    first = agent_warnings([deprecation, summary, other, other], reported)
+    assert len(first) == 2 and "nest the test's arguments under `arguments:`" in first[0] and "\n" not in first[0]
+    assert first[1] == "a warning"  # the summary is dropped, a repeated warning shown once
+    assert agent_warnings([deprecation, summary, other], reported) == ["a warning"]

@@ -20,6 +20,7 @@ from tools.dbt.engine.jinja_guard import agent_text_findings, blocking
 from tools.dbt.results import DbtCommandResult, NodeResult, count_statuses, order_nodes
 from tools.dbt.engine.serialize import redact
 from tools.dbt.history import RunHistory
+from tools.dbt.warnings import agent_warnings
 
 
 
@@ -30,6 +31,7 @@ class DbtCalls:
         self.ctx = ctx
         self.engine = ctx.engine
         self.history = RunHistory(ctx.settings.data_dir, ctx.engine.project_dir)
+        self._deprecations_reported: set[str] = set()  # tools/dbt/warnings.py: each kind once per process
 
     @property
     def target_dir(self) -> Path:
@@ -76,7 +78,7 @@ class DbtCalls:
                 node.compiled_sql = None
             nodes.append(node)
         artifact = self.target_dir / ("sources.json" if command == "source freshness" else "run_results.json")
-        warnings = [e["msg"] for e in reply.events if e.get("level") == "warn" and e.get("name") != "NoNodesForSelectionCriteria"]
+        warnings = agent_warnings(reply.events, self._deprecations_reported)
         error = reply.payload.get("exception")
         success = reply.success and not any(n.failed for n in nodes)
         self.history.record(command, success, float(reply.payload.get("elapsed_s", 0.0)), [n.model_dump() for n in nodes])

@@ -47,6 +47,7 @@ class Worker(PreviewOp):
         self.manifest_key: tuple | None = None
         self.request_id: int | None = None
         self.events: list[dict[str, Any]] = []
+        self.carried: list[dict[str, Any]] = []  # warnings of the start-up parse, handed to the first request
         self.guard = False  # while on, every statement dbt sends must be a single read-only query
         self.refused: list[str] = []
 
@@ -118,7 +119,7 @@ class Worker(PreviewOp):
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         self.request_id = request.get("id")
-        self.events = []
+        self.events, self.carried = self.carried, []
         self.refused = []
         options = request.get("options") or {}
         self.guard = bool(options.get("guard"))
@@ -197,6 +198,7 @@ def main() -> None:
     if (project_dir / "dbt_project.yml").exists():
         try:
             warm_error = worker.ensure_manifest(default_target, None)
+            worker.carried = [e for e in worker.events if e.get("level") == "warn"]
         except Exception as exc:  # a broken project must not kill the worker: calls report it
             warm_error = {"code": "dbt_error", "message": str(exc), "hint": ""}
     send({"type": "ready", "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
