@@ -28,6 +28,10 @@ BAD_MODELS = {
         "join main.dim_customers c on o.customer_id = c.customer_id\n"
         "where o.status = 'completed'\n"
     ),
+    # a model that parses but whose compile fails: dbt's compile of the whole selection stops, the checks go on
+    "macros/fails_when_compiled.sql": ("{% macro fails_when_compiled() %}{% if execute %}{{ exceptions.raise_compiler_error('no') }}"
+                                       "{% endif %}1{% endmacro %}\n"),
+    "models/marts/fct_compile_fails.sql": "select {{ fails_when_compiled() }} as order_id\n",
     # YAML documenting a column the model does not output
     "models/marts/_bad_marts.yml": "version: 2\nmodels:\n  - name: fct_bad\n    columns:\n      - name: no_such_column\n        description: Gone.\n",
     "models/staging/_bad_sources.yml": (
@@ -82,6 +86,7 @@ async def test_project_check_clean_on_demo_and_every_rule_on_a_bad_project(shop:
         assert tripped == ALL_RULES, sorted(ALL_RULES ^ tripped)
         one = ok(await client.call_tool("project_check", {"path": "models/marts/fct_bad.sql"}))
         assert {v["path"] for v in one["violations"]} == {"models/marts/fct_bad.sql"}
+        assert any(v["node"] == "model.shop.fct_compile_fails" for v in bad["violations"])
         assert {"incremental_missing_filter", "incremental_missing_unique_key", "fct_marts_or_intermediate_dependent_on_source",
                 "fct_hard_coded_references", "hard_coded_filter_values"} <= {v["rule"] for v in one["violations"]}
         assert error(await client.call_tool("project_check", {"rules": ["no_such_rule"]}))["code"] == "invalid_input"

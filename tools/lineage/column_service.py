@@ -185,15 +185,40 @@ class ColumnService:
         parents = sorted(str(graph.nodes.get(p, {}).get("relation_name")) for p in node.get("depends_on") or [])
         return hashlib.sha256(repr((node.get("checksum"), node.get("relation_name"), parents)).encode()).hexdigest()
 
+    async def _compile_batch(self, graph: LineageGraph, stale: list[str], progress: Any) -> Any:
+        """One dbt compile of `stale`. A model that fails stops dbt's whole compile: then the batch is split in halves
+        until the failing models are alone (k broken models cost about k * log2(n) compiles), and each is marked with
+        dbt's error; the others are compiled. Returns the reply of a batch that compiled, else None."""
+        names = sorted({graph.nodes[u]["name"] for u in stale})
+        try:
+            return await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
+                                                timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
+        except ToolFailure as failed:
+            if failed.code == "timeout":
+                raise
+            if len(stale) == 1:
+                self._compiled[stale[0]] = (self.compile_key(graph, stale[0]), None, "did not compile: " + failed.message.splitlines()[0][:300])
+                self._dirty = True
+                return None
+            half = len(stale) // 2
+            for part in (stale[:half], stale[half:]):
+                reply = await self._compile_batch(graph, part, progress)
+                if reply is not None:
+                    self._store_compiled(graph, part, reply)
+            return None
+
     async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
         """Compile the nodes whose SQL is not cached for their current compile key, in one worker call."""
         stale = [u for u in uids if graph.nodes[u]["resource_type"] in ("model", "snapshot")
                  and self._compiled.get(u, (None,))[0] != self.compile_key(graph, u)]
         if not stale:
             return
-        names = sorted({graph.nodes[u]["name"] for u in stale})
-        reply = await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
-                                             timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
+        reply = await self._compile_batch(graph, stale, progress)
+        if reply is None:
+            return
+        self._store_compiled(graph, stale, reply)
+
+    def _store_compiled(self, graph: LineageGraph, stale: list[str], reply: Any) -> None:
         returned = {n["unique_id"]: n for n in (reply.payload or {}).get("nodes", []) if n.get("unique_id")}
         failure = next((n.get("message") for n in returned.values() if n.get("status") not in ("success", None)), None)
         self._dirty = True
