@@ -23,8 +23,10 @@ async def test_bad_input_failures_and_worker_recovery(built_shop: Path, data_dir
         assert built["success"] is False and "model.shop.fct_orders" in {n["unique_id"] for n in built["nodes"]}
         assert built["nodes"][0]["unique_id"] == "test.shop.assert_always_fails"
         assert built["nodes"][0]["status"] == "fail" and built["counts"]["ERROR"] == 1
-        tested = ok(await client.call_tool("dbt_test", {"select": "assert_always_fails"}))
+        raw_test = await client.call_tool("dbt_test", {"select": "assert_always_fails"})
+        tested = ok(raw_test)
         assert tested["success"] is False and tested["nodes"][0]["failures"] == 1
+        assert "next: dbt_show the test's compiled SQL" in raw_test.content[0].text
 
         # Unknown model, flag injection, DDL in dbt_show, both sql and model.
         assert error(await client.call_tool("dbt_run", {"select": "no_such_model"}))["code"] == "model_not_found"
@@ -44,6 +46,14 @@ async def test_bad_input_failures_and_worker_recovery(built_shop: Path, data_dir
         assert foreign["code"] == "relation_not_allowed" and "no_such_table" in foreign["message"]
         db_error = error(await client.call_tool("dbt_show", {"sql": "select no_such_column from {{ ref('fct_orders') }}"}))
         assert db_error["code"] == "dbt_database_error" and "no_such_column" in db_error["message"]
+
+        # A model the database rejects: the text carries the database's own line under dbt's, and the next step.
+        (shop / "models" / "marts" / "fct_missing_column.sql").write_text("select no_such_column from {{ ref('fct_orders') }}\n")
+        rejected = await client.call_tool("dbt_run", {"select": "fct_missing_column"})
+        text = rejected.content[0].text
+        assert ok(rejected)["success"] is False and "Binder Error" in text and "no_such_column" in text, text
+        assert "next: fix in models/marts/fct_missing_column.sql, then dbt_build select='fct_missing_column+'" in text, text
+        (shop / "models" / "marts" / "fct_missing_column.sql").unlink()
 
         # A compile error in a model file is a typed error naming the file.
         broken = shop / "models" / "marts" / "broken_model.sql"

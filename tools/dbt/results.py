@@ -68,6 +68,22 @@ def _cut_node(node: NodeResult) -> NodeResult:
     return node.model_copy(update=update) if update else node
 
 
+def failed_node_lines(node: "NodeResult") -> list[str]:
+    """A failing node as an agent needs it: dbt's line, the database's own lines under it (dbt's first line only
+    wraps them), and the next step."""
+    message = [line.strip() for line in (node.message or "").strip().splitlines() if line.strip()]
+    lines = [f"- {node.status.upper()} {node.unique_id}: {message[0] if message else ''}"]
+    lines += [f"    {line}" for line in message[1:6]]
+    name = node.unique_id.split(".")[-1]
+    if node.resource_type == "test" and node.status in ("fail", "warn"):
+        where = f" ({node.compiled_path})" if node.compiled_path else ""
+        lines.append(f"    next: dbt_show the test's compiled SQL{where} to see the failing rows; fix the data or the model it tests")
+    elif node.status == "error":
+        where = f" in {node.original_file_path}" if node.original_file_path else ""
+        lines.append(f"    next: fix{where}, then dbt_build select='{name}+'")
+    return lines
+
+
 class DbtCommandResult(ToolResult):
     """The outcome of a dbt command, node by node, failing nodes first."""
 
@@ -91,12 +107,10 @@ class DbtCommandResult(ToolResult):
             lines.append(self.note)
         for node in self.nodes:
             if node.failed or node.status == "warn":
-                message = (node.message or "").strip().splitlines()
-                lines.append(f"- {node.status.upper()} {node.unique_id}: {message[0] if message else ''}")
+                lines += failed_node_lines(node)
         if self.error:
             lines.append(f"- {self.error.get('code')}: {self.error.get('message')}")
-        for warning in self.warnings[:5]:
-            lines.append(f"- warning: {warning.strip().splitlines()[0] if warning.strip() else ''}")
+        lines += [f"- warning: {warning.strip()}" for warning in self.warnings]
         if self.omitted_nodes:
             lines.append(f"({self.omitted_nodes} node(s) left out to fit the output budget; all of them in {self.artifact_path})")
         if self.command == "compile":
