@@ -28,12 +28,25 @@ BATCH2 = FIXTURE / "batches" / "batch2"
 STYLEGUIDE = REPO / "fixtures" / "styleguide"
 
 
+def copy_fixture(fixture: Path, dest: Path) -> Path:
+    """A fresh, writable copy of a fixture project (without build products) at dest/<its name>."""
+    project = dest / fixture.name
+    shutil.copytree(fixture, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    return project
+
+
+def built_template(project: Path) -> Path:
+    """`project` after dbt's CLI built it (seeds, models, snapshots, tests all pass)."""
+    built = run_dbt_cli(project, "build")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return project
+
+
 def copy_shop(dest: Path) -> Path:
     """A fresh, writable copy of the demo project (without build products), with dbt's partial-parse state of the
     unchanged project: a server's first parse then takes ~1 s instead of ~3 s. dbt re-reads every file whose hash
     differs, and the first full parse stays covered by the demo test (the demo copies the project itself)."""
-    project = dest / "shop"
-    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+    project = copy_fixture(FIXTURE, dest)
     (project / "target").mkdir()
     shutil.copy(_partial_parse_state(), project / "target" / "partial_parse.msgpack")
     return project
@@ -41,9 +54,7 @@ def copy_shop(dest: Path) -> Path:
 
 def copy_styleguide(dest: Path) -> Path:
     """A fresh, writable copy of the style-guide idiom project (fixtures/styleguide)."""
-    project = dest / "styleguide"
-    shutil.copytree(STYLEGUIDE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
-    return project
+    return copy_fixture(STYLEGUIDE, dest)
 
 
 _PARSE_STATE: list[Path] = []
@@ -52,8 +63,7 @@ _PARSE_STATE: list[Path] = []
 def _partial_parse_state() -> Path:
     """target/partial_parse.msgpack of the demo project as dbt's CLI parses it, made once per run."""
     if not _PARSE_STATE:
-        project = Path(tempfile.mkdtemp(prefix="dbt-ae-parsed-")) / "shop"
-        shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
+        project = copy_fixture(FIXTURE, Path(tempfile.mkdtemp(prefix="dbt-ae-parsed-")))
         parsed = run_dbt_cli(project, "parse")
         assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-3000:]
         _PARSE_STATE.append(project / "target" / "partial_parse.msgpack")
@@ -240,10 +250,7 @@ def shop(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def built_shop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo project built once per run by dbt's CLI (seeds, models, snapshot, tests pass): `built_shop` copies it."""
-    project = copy_shop(tmp_path_factory.mktemp("built-template"))
-    built = run_dbt_cli(project, "build")
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return project
+    return built_template(copy_shop(tmp_path_factory.mktemp("built-template")))
 
 
 @pytest.fixture
@@ -263,10 +270,7 @@ def copy_built(template: Path, dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def built_styleguide_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The style-guide idiom project (fixtures/styleguide) built once per run by dbt's CLI."""
-    project = copy_styleguide(tmp_path_factory.mktemp("styleguide-template"))
-    built = run_dbt_cli(project, "build")
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return project
+    return built_template(copy_styleguide(tmp_path_factory.mktemp("styleguide-template")))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import copy_shop, copy_styleguide, run_dbt_cli
 from tools.lineage.column_model import columns_read, infer, sql_output, stars_reaching_relations
 from tools.lineage.column_service import gather_facts
 from tools.lineage.graph import LineageGraph
@@ -18,12 +17,10 @@ from tools.lineage.graph import LineageGraph
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module", params=["shop", "styleguide"])
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp(request.param)
-    project = copy_shop(root) if request.param == "shop" else copy_styleguide(root)
-    done = run_dbt_cli(project, "build")
-    assert done.returncode == 0, done.stdout[-3000:]
+@pytest.fixture(params=["built_shop_template", "built_styleguide_template"])
+def built(request: pytest.FixtureRequest) -> tuple[Path, dict]:
+    """The run's built copy of each fixture (read only here): its manifest holds every node's compiled SQL."""
+    project: Path = request.getfixturevalue(request.param)
     return project, json.loads((project / "target" / "manifest.json").read_text())
 
 

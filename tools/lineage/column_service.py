@@ -6,12 +6,14 @@ the read-only preview connection. One instance per app (ctx.shared), so every to
 from __future__ import annotations
 
 import asyncio
+import atexit
 import csv
 import hashlib
 import io
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from tools.lineage.graph import LineageGraph
 COLUMN_TYPES = ("model", "seed", "snapshot", "source")
 STORE_VERSION = 1  # bump when NodeColumns or the inference changes meaning
 MEMO_KEEP = 20_000
+SAVE_EVERY_S = 30.0
 DATABASE_QUERIES_PER_CALL = 25  # zero-row queries for unresolved models; the rest stay `unresolved` with the reason
 
 
@@ -69,9 +72,6 @@ class ColumnView:
     facts: dict[str, NodeFacts]
     dialect: str
 
-    def of(self, uid: str) -> NodeColumns | None:
-        return self.columns.get(uid)
-
 
 class ColumnService:
     def __init__(self, ctx: AppContext) -> None:
@@ -91,7 +91,9 @@ class ColumnService:
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self._store = ctx.settings.data_dir / "columns" / f"{self.root.name}-{digest}.json"
         self._dirty = False
+        self._saved_at = float("-inf")
         self._load_store()
+        atexit.register(self.save, True)
 
     # -- the durable cache: a restarted server (each Claude Desktop session) starts warm ---------------------------
     def _load_store(self) -> None:
@@ -105,9 +107,10 @@ class ColumnService:
         self._memo = {k: NodeColumns(v["names"], v["types"], v["origin"], v.get("unresolved")) for k, v in (data.get("memo") or {}).items()}
         self._stars = dict(data.get("stars") or {})
 
-    def save(self) -> None:
-        """Atomic; best effort (a read-only data dir only costs the next start its warmth)."""
-        if not self._dirty:
+    def save(self, force: bool = False) -> None:
+        """Atomic; best effort (a read-only data dir only costs the next start its warmth). At most every
+        SAVE_EVERY_S seconds (a big project's cache is megabytes), and once more at exit."""
+        if not self._dirty or (not force and time.monotonic() - self._saved_at < SAVE_EVERY_S):
             return
         if len(self._memo) > MEMO_KEEP:  # every edit adds variants: keep the newest
             self._memo = dict(list(self._memo.items())[-MEMO_KEEP // 2:])
@@ -121,6 +124,7 @@ class ColumnService:
             tmp.write_text(json.dumps(data), encoding="utf-8")
             os.replace(tmp, self._store)
             self._dirty = False
+            self._saved_at = time.monotonic()
         except OSError:
             pass
 
@@ -185,36 +189,31 @@ class ColumnService:
         parents = sorted(str(graph.nodes.get(p, {}).get("relation_name")) for p in node.get("depends_on") or [])
         return hashlib.sha256(repr((node.get("checksum"), node.get("relation_name"), parents)).encode()).hexdigest()
 
-    async def _compile_batch(self, graph: LineageGraph, stale: list[str], progress: Any) -> Any:
+    async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
+        """Compile the nodes whose SQL is not cached for their current compile key, in one worker call."""
+        stale = [u for u in uids if graph.nodes[u]["resource_type"] in ("model", "snapshot")
+                 and self._compiled.get(u, (None,))[0] != self.compile_key(graph, u)]
+        if stale:
+            await self._compile_batch(graph, stale, progress)
+
+    async def _compile_batch(self, graph: LineageGraph, stale: list[str], progress: Any) -> None:
         """One dbt compile of `stale`. A model that fails stops dbt's whole compile: then the batch is split in halves
-        until the failing models are alone (k broken models cost about k * log2(n) compiles), and each is marked with
-        dbt's error; the others are compiled. Returns the reply of a batch that compiled, else None."""
+        until the failing models are alone (k broken models cost about k * log2(n) compiles), and each keeps dbt's
+        error; the others are compiled."""
         names = sorted({graph.nodes[u]["name"] for u in stale})
         try:
-            return await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
-                                                timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
+            reply = await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
+                                                 timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
         except ToolFailure as failed:
             if failed.code == "timeout":
                 raise
             if len(stale) == 1:
                 self._compiled[stale[0]] = (self.compile_key(graph, stale[0]), None, "did not compile: " + failed.message.splitlines()[0][:300])
                 self._dirty = True
-                return None
+                return
             half = len(stale) // 2
             for part in (stale[:half], stale[half:]):
-                reply = await self._compile_batch(graph, part, progress)
-                if reply is not None:
-                    self._store_compiled(graph, part, reply)
-            return None
-
-    async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
-        """Compile the nodes whose SQL is not cached for their current compile key, in one worker call."""
-        stale = [u for u in uids if graph.nodes[u]["resource_type"] in ("model", "snapshot")
-                 and self._compiled.get(u, (None,))[0] != self.compile_key(graph, u)]
-        if not stale:
-            return
-        reply = await self._compile_batch(graph, stale, progress)
-        if reply is None:
+                await self._compile_batch(graph, part, progress)
             return
         self._store_compiled(graph, stale, reply)
 

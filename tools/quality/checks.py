@@ -51,10 +51,17 @@ RULES = {r.id: r for r in [
 @dataclass(frozen=True)
 class ModelColumns:
     """What the column model (tools/lineage/column_model.py) knows of one model: its real output columns (None when
-    unresolved) and whether a star reaches a relation whose columns no select of the model lists (None: not compiled)."""
+    unresolved), whether a star reaches a relation whose columns no select of the model lists, and its compiled SQL's
+    line count (both None when it did not compile)."""
 
     outputs: list[str] | None
     unlisted_star: bool | None
+    compiled_lines: int | None = None
+
+    @property
+    def explicit(self) -> bool | None:
+        """The seed's "explicit select": every column the model outputs is listed by one of its selects."""
+        return None if self.unlisted_star is None else not self.unlisted_star
 
 
 @dataclass

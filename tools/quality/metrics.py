@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any
 
 from tools.authoring.project import ProjectIndex
+from tools.quality.checks import ModelColumns
 
 
 def _p95(values: list[float]) -> float:
@@ -39,19 +39,10 @@ def _metric(value: Any, source: str, **extra: Any) -> dict[str, Any]:
     return {"value": value, "source": source, **extra}
 
 
-@dataclass(frozen=True)
-class ModelFacts:
-    """The column model's answer for one model (None where unresolved) and its compiled SQL's line count."""
-
-    outputs: list[str] | None
-    explicit: bool | None
-    compiled_lines: int | None
-
-
-def per_model(index: ProjectIndex, facts: dict[str, ModelFacts]) -> list[dict[str, Any]]:
+def per_model(index: ProjectIndex, facts: dict[str, ModelColumns]) -> list[dict[str, Any]]:
     out = []
     for model in sorted(_models(index), key=lambda m: m["name"]):
-        f = facts.get(model["unique_id"], ModelFacts(None, None, None))
+        f = facts.get(model["unique_id"], ModelColumns(None, None))
         documented = {c.lower() for c in model.get("documented_columns", [])}
         row: dict[str, Any] = {"model": model["name"], "described": bool(model.get("description")), "explicit": f.explicit,
                                "compiled_lines": f.compiled_lines}
@@ -84,7 +75,7 @@ def _mttr(history: list[dict[str, Any]]) -> tuple[float | None, int]:
 
 
 def compute(root: Path, index: ProjectIndex, history: list[dict[str, Any]], read: Any,
-            facts: dict[str, ModelFacts] | None = None) -> dict[str, dict[str, Any]]:
+            facts: dict[str, ModelColumns] | None = None) -> dict[str, dict[str, Any]]:
     models = _models(index)
     model_ids = {m["unique_id"] for m in models}
     test_ids = {n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "test"}

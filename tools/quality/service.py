@@ -143,39 +143,31 @@ class QualityTools:
         )
 
 
-    async def _model_columns(self, index: ProjectIndex, only: str | None = None) -> dict[str, checks.ModelColumns]:
+    async def _model_columns(self, index: ProjectIndex, only: str | None = None, progress: ProgressReporter | None = None
+                             ) -> dict[str, checks.ModelColumns]:
         """The column model's answer for the project's models (or the one at `only`)."""
         service = column_service(self.ctx)
         graph = await service.graph()
         models = [n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name
                   and (only is None or n["path"] == only) and n["unique_id"] in graph.nodes]
-        view = await service.view(graph, models)
+        view = await service.view(graph, models, progress=progress)
         out: dict[str, checks.ModelColumns] = {}
         for uid in models:
             known, facts = view.columns.get(uid), view.facts.get(uid)
-            star = service.unlisted_star(facts.compiled_sql, view.dialect) if facts is not None and facts.compiled_sql else None
-            out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None, star)
+            sql = facts.compiled_sql if facts is not None else None
+            out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None,
+                                           service.unlisted_star(sql, view.dialect) if sql else None,
+                                           len(sql.strip().splitlines()) if sql else None)
         service.save()
         return out
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
         from tools.dbt.history import RunHistory
-        from tools.quality.metrics import ModelFacts, compute, per_model
+        from tools.quality.metrics import compute, per_model
 
         index = await self._index()
         history = RunHistory(self.ctx.settings.data_dir, self.root).load()
-        service = column_service(self.ctx)
-        graph = await service.graph()
-        models = [n["unique_id"] for n in index.raw.get("nodes", []) if n["resource_type"] == "model" and n["package"] == index.project_name
-                  and n["unique_id"] in graph.nodes]
-        view = await service.view(graph, models, progress=progress)
-        facts = {}
-        for uid in models:
-            known, sql = view.columns.get(uid), view.facts[uid].compiled_sql if uid in view.facts else None
-            facts[uid] = ModelFacts(known.names if known is not None and known.known else None,
-                                    (not service.unlisted_star(sql, view.dialect)) if sql else None,
-                                    len(sql.strip().splitlines()) if sql else None)
-        service.save()
+        facts = await self._model_columns(index, progress=progress)
         metrics = await anyio.to_thread.run_sync(lambda: compute(self.root, index, history, read_text, facts))
         rows = per_model(index, facts)
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
