@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,32 +112,67 @@ def mermaid(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], focus: st
     return "\n".join(lines)
 
 
+# Advance widths of DejaVu Sans (the font the PNG is drawn with: tools/lineage/fonts) for ' ' to '~', in 1/2048 em.
+_ADVANCE = (651, 821, 942, 1716, 1303, 1946, 1597, 563, 799, 799, 1024, 1716, 651, 739, 651, 690, 1303, 1303, 1303, 1303, 1303,
+            1303, 1303, 1303, 1303, 1303, 690, 690, 1716, 1716, 1716, 1087, 2048, 1401, 1405, 1430, 1577, 1294, 1178, 1587, 1540,
+            604, 604, 1343, 1141, 1767, 1532, 1612, 1235, 1612, 1423, 1300, 1251, 1499, 1401, 2025, 1403, 1251, 1403, 799, 690,
+            799, 1716, 1024, 1024, 1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253, 1300,
+            1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1303, 690, 1303, 1716)
+
+
+def text_width(text: str, size: float) -> float:
+    return sum(_ADVANCE[ord(c) - 32] if 32 <= ord(c) < 127 else 1300 for c in text) * size / 2048
+
+
+def fit_label(text: str, room: float, size: float, squeeze: float = 0.8) -> tuple[str, bool]:
+    """The label as drawn in `room` px: whole; squeezed (SVG textLength) when at most 1/squeeze too wide; else cut in the
+    middle with '…' (the end of a dbt name tells models apart as often as its start). True when it must be squeezed."""
+    if text_width(text, size) <= room:
+        return text, False
+    label, keep = text, len(text)
+    while keep > 2 and text_width(label, size) * squeeze > room:
+        keep -= 1
+        label = text[:(keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
+    return label, text_width(label, size) > room
+
+
 def svg(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], focus: str) -> str:
-    """A layered left-to-right picture (columns by distance from the focus), drawn without any graph library."""
+    """A layered left-to-right picture (columns by distance from the focus), drawn without any graph library. A layer
+    taller than `rows` wraps into more columns, so 50 nodes make a picture of about 1540 x 740, text 12 px."""
     columns: dict[int, list[dict[str, Any]]] = {}
     for n in nodes:
         columns.setdefault(n["distance"], []).append(n)
-    order = sorted(columns)
-    width, height, gap_x, gap_y = 190, 40, 70, 20
+    width, height, gap_x, gap_y = 200, 40, 60, 20
+    rows = max(12, math.ceil(1.7 * math.sqrt(len(nodes))))  # about 16:10 when one layer holds most nodes
     pos: dict[str, tuple[int, int]] = {}
-    for ci, d in enumerate(order):
-        for ri, n in enumerate(columns[d]):
-            pos[n["unique_id"]] = (20 + ci * (width + gap_x), 20 + ri * (height + gap_y))
-    total_w = 40 + len(order) * (width + gap_x) - gap_x
-    total_h = 40 + max(len(c) for c in columns.values()) * (height + gap_y) - gap_y
+    column = 0
+    for d in sorted(columns):
+        layer = columns[d]
+        wraps = math.ceil(len(layer) / rows)
+        per = math.ceil(len(layer) / wraps)
+        for i, n in enumerate(layer):  # every other wrapped column half a row lower: edges pass between its boxes
+            stagger = (i // per) % 2 * (height + gap_y) // 2
+            pos[n["unique_id"]] = (20 + (column + i // per) * (width + gap_x), 20 + (i % per) * (height + gap_y) + stagger)
+        column += wraps
+    total_w = 40 + column * (width + gap_x) - gap_x
+    total_h = 20 + max(y for _, y in pos.values()) + height
     colors = {"model": "#dbeafe", "source": "#dcfce7", "seed": "#fef9c3", "snapshot": "#f3e8ff", "test": "#f1f5f9", "exposure": "#ffedd5"}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" font-family="sans-serif" font-size="12">',
              '<defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto">'
-             '<path d="M0,0 L10,5 L0,10 z" fill="#64748b"/></marker></defs>']
+             '<path d="M0,0 L10,5 L0,10 z" fill="#64748b"/></marker></defs>',
+             f'<rect width="{total_w}" height="{total_h}" fill="#ffffff"/>']
     for parent, child in edges:
         (x1, y1), (x2, y2) = pos[parent], pos[child]
         parts.append(f'<line x1="{x1 + width}" y1="{y1 + height // 2}" x2="{x2}" y2="{y2 + height // 2}" stroke="#64748b" marker-end="url(#a)"/>')
     for n in nodes:
         x, y = pos[n["unique_id"]]
         stroke = 3 if n["unique_id"] == focus else 1
+        label, squeezed = fit_label(str(n["name"]), width - 16, 12)
+        fit = f' textLength="{width - 16}" lengthAdjust="spacingAndGlyphs"' if squeezed else ""
         parts.append(f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{colors.get(n["resource_type"], "#ffffff")}" '
                      f'stroke="#334155" stroke-width="{stroke}"/>')
-        parts.append(f'<text x="{x + 8}" y="{y + 17}">{html.escape(str(n["name"])[:28])}</text>')
-        parts.append(f'<text x="{x + 8}" y="{y + 32}" fill="#475569" font-size="10">{html.escape(n["resource_type"] + (" · " + n["materialized"] if n.get("materialized") else ""))}</text>')
+        parts.append(f'<text x="{x + 8}" y="{y + 17}"{fit}>{html.escape(label)}</text>')
+        kind = n["resource_type"] + (f" · {n['materialized']}" if n.get("materialized") not in (None, n["resource_type"]) else "")
+        parts.append(f'<text x="{x + 8}" y="{y + 32}" fill="#475569" font-size="10">{html.escape(kind)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)

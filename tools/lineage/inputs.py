@@ -15,8 +15,7 @@ class LineageInput(StrictInput):
     upstream: int = Field(default=2, ge=0, le=50, description="Parent hops to include.")
     downstream: int = Field(default=1, ge=0, le=50, description="Child hops to include.")
     resource_types: list[Literal[TYPES]] | None = Field(default=None, description="Only show these types (others are walked through).")  # type: ignore[valid-type]
-    format: Literal["structured", "mermaid", "image"] = Field(
-        default="mermaid", description="mermaid adds a diagram, image an SVG picture.")
+    format: Literal["png", "svg", "mermaid", "structured"] = Field(default="png", description="The picture: PNG, SVG, Mermaid text or none.")
 
 
 class TrackInput(StrictInput):

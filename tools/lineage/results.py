@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from server.registration import ToolResult
+from tools.lineage.picture import Png
 
 
 class LineageResult(ToolResult):
@@ -16,18 +17,26 @@ class LineageResult(ToolResult):
     edges: list[list[str]] = Field(description="[parent, child] pairs among the listed nodes.")
     mermaid: str | None = None
     manifest_generated_at: str | None = None
-    image_svg: str | None = Field(default=None, description="(format=image) the SVG, also sent as image content.")
+    image: str | None = Field(default=None, description="The picture sent as image content: type and size, or why it is not PNG.")
+    image_svg: str | None = Field(default=None, description="(format=svg) the SVG, also sent as image content.")
+    _png: bytes | None = PrivateAttr(default=None)  # sent as image content only, never in structured content
 
     def summary(self) -> str:
         listed = "\n".join(f"- {n['resource_type']} {n['name']} ({n['distance']:+d})" for n in self.nodes[:60])
-        return f"lineage of {self.focus}: {len(self.nodes)} node(s), {len(self.edges)} edge(s)\n{listed}\n" + (self.mermaid or "")
+        picture = f"; picture: {self.image}" if self.image else ""
+        return f"lineage of {self.focus}: {len(self.nodes)} node(s), {len(self.edges)} edge(s){picture}\n{listed}\n" + (self.mermaid or "")
+
+    def attach_png(self, picture: Png) -> None:
+        self._png, self.image = picture.data, f"image/png {picture.width}x{picture.height}"
 
     def extra_content(self) -> list[Any]:
-        if not self.image_svg:
-            return []
         from mcp_types import ImageContent
 
-        return [ImageContent(type="image", data=base64.b64encode(self.image_svg.encode()).decode(), mime_type="image/svg+xml")]
+        if self._png:
+            return [ImageContent(type="image", data=base64.b64encode(self._png).decode(), mime_type="image/png")]
+        if self.image_svg:
+            return [ImageContent(type="image", data=base64.b64encode(self.image_svg.encode()).decode(), mime_type="image/svg+xml")]
+        return []
 
 
 class TrackResult(ToolResult):
@@ -42,13 +51,13 @@ class TrackResult(ToolResult):
 
 class FileChanges(BaseModel):
     filepath: str
-    node: str | None
+    node: str | None = None
     diff: str
     hunks: list[dict[str, int]]
     lines_added: int
     lines_removed: int
-    focus_score: float | None = Field(description="Share of changed lines inside the target (1.0 = all on target); null without target.")
-    target: str | None
+    focus_score: float | None = Field(default=None, description="Share of changed lines inside the target (1.0 = all on target); null without target.")
+    target: str | None = None
     touched_ctes: list[str]
     columns_before: list[str]
     columns_after: list[str]
@@ -63,7 +72,7 @@ class FileChanges(BaseModel):
     broken_downstream: list[str] = Field(description="Downstream models, snapshots and data tests that read a column this change removes.")
     broken_reads: list[dict[str, Any]] = Field(default_factory=list, description="node, name, column, from (the parent), path, line of each such read.")
     downstream: dict[str, list[str]] = Field(description="Affected nodes by type (models, tests, exposures, …), all hops.")
-    build_select: str | None = Field(description="The dbt build --select that covers the blast radius.")
+    build_select: str | None = Field(default=None, description="The dbt build --select that covers the blast radius.")
 
 
 class ChangesResult(ToolResult):

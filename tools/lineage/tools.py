@@ -26,7 +26,7 @@ from tools.lineage.service import LineageService
 
 TOOLS = [
     ToolSpec("model_lineage", "Upstream and downstream of a node to N hops: nodes (type, materialization, path, distance) and "
-                              "edges, with a Mermaid diagram or SVG picture. From the warm manifest.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
+                              "edges, with a picture (PNG, SVG or Mermaid). From the warm manifest.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
     ToolSpec("column_lineage", "Trace a column upstream (what it is computed from) and/or downstream (what is computed from it), "
                                "through CTEs and select * levels, with the transforming expression.",
              ColumnLineageInput, ColumnLineageResult, "column_lineage", READ_ONLY, False),
