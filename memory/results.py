@@ -108,7 +108,7 @@ class StatsResult(ToolResult):
     by_layer: dict[str, int]
     by_key_project: dict[str, int]
     embedding_model: str
-    embedding_dim: int | None
+    embedding_dim: int | None = None
     embedding_backend: str | None = Field(default=None, description="onnx (the verified export) or torch.")
     location: str
 

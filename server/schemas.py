@@ -2,14 +2,15 @@
 model needs to call a tool right and what a client validates, and nothing pydantic adds for humans.
 
 - Inputs keep types, enums, non-null defaults, bounds and each argument's description (examples, where they matter,
-  are in it); `title`s, `examples`, `default: null`, a boolean's `default: false`, empty-collection defaults and `additionalProperties: true` go, and a `null` option of an
+  are in it), except for arguments whose name says it all (SELF_EXPLANATORY: target, vars, threads, …); `title`s, `examples`, `default: null`, a boolean's `default: false`, empty-collection defaults and `additionalProperties: true` go, and a `null` option of an
   `anyOf` goes (an argument not given is optional already; the server validates arguments with the full pydantic
   model, not with this schema).
-- Outputs declare an object and the fields every result of the tool has (pydantic's required ones); no prose, no
-  nested shapes, no optional fields (JSON Schema allows properties it does not list, so the structured content
-  still validates). The text summary is what the agent reads; structured content is for programs.
-- Annotations leave out hints that say what a client assumes anyway: `idempotentHint: false`, and
-  `destructiveHint` on a read-only tool (meaningless there, per the MCP spec). `readOnlyHint` is always given.
+- Outputs declare an object: structured content always validates against it, and the server checks every result
+  against the tool's full pydantic model before sending it. Field lists would cost every turn (about 2 KB for all
+  tools) and no model reads them: the text summary is what the agent reads; structured content is for programs.
+- Annotations leave out hints that say what a client assumes anyway (the spec's defaults: readOnlyHint false,
+  destructiveHint true, idempotentHint false, openWorldHint true), and destructive/idempotent hints on a read-only tool
+  (meaningless there, per the MCP spec).
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ _NULL = {"type": "null"}
 
 
 def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
-    return _strip(schema)
+    out = _strip(schema)
+    for shape in [out, *(out.get("$defs") or {}).values()]:
+        properties = shape.get("properties") or {}
+        for name in SELF_EXPLANATORY & set(properties):
+            properties[name] = {k: v for k, v in properties[name].items() if k != "description"}
+    return out
 
 
 _DROP = {"title", "examples"}
+# Arguments whose name says all a model needs (dbt's own flags and the server's common ones): no description.
+SELF_EXPLANATORY = frozenset({"target", "vars", "threads", "fail_fast", "timeout_seconds", "dry_run", "description",
+                              "exclude", "selector", "full_refresh", "resource_types", "cursor"})
 
 
 def _strip(node: Any, in_properties: bool = False) -> Any:
@@ -65,18 +74,23 @@ def _plain_types(options: list[Any]) -> bool:
 
 
 def compact_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not schema:
-        return schema
-    required = [name for name in schema.get("required") or [] if name in (schema.get("properties") or {})]
-    return {"type": "object", "required": required} if required else {"type": "object"}
+    """An object, and nothing more: the field lists cost every turn and no model reads them (the text summary is what
+    an agent reads; the SDK checks each result against the full pydantic model before it is sent)."""
+    return {"type": "object"} if schema else schema
 
 
 def compact_annotations(annotations: Any) -> Any:
+    """Only hints that differ from the MCP spec's defaults (readOnly false, destructive true, idempotent false, open
+    world true); destructive and idempotent are meaningless on a read-only tool, per the spec."""
     if annotations is None:
         return None
     update: dict[str, Any] = {}
-    if annotations.idempotent_hint is False:
-        update["idempotent_hint"] = None
-    if annotations.read_only_hint:
+    if annotations.read_only_hint is False:
+        update["read_only_hint"] = None
+    if annotations.destructive_hint is True or annotations.read_only_hint:
         update["destructive_hint"] = None
+    if annotations.idempotent_hint is False or annotations.read_only_hint:
+        update["idempotent_hint"] = None
+    if annotations.open_world_hint is True:
+        update["open_world_hint"] = None
     return annotations.model_copy(update=update) if update else annotations

@@ -191,6 +191,14 @@ def ok(result: CallToolResult) -> dict[str, Any]:
     return result.structured_content
 
 
+def node_statuses(result: dict[str, Any]) -> dict[str, str]:
+    """Every node of a dbt command result by name: those shown in full (`nodes`) and the collapsed `passed` ones."""
+    statuses = {node.get("name") or node["unique_id"]: node["status"] for node in result.get("nodes", [])}
+    for status, names in result.get("passed", {}).items():
+        statuses.update(dict.fromkeys(names, status))
+    return statuses
+
+
 def error(result: CallToolResult) -> dict[str, Any]:
     """The typed error of a call that must fail: code, message and hint."""
     assert result.is_error, f"expected a tool error, got: {result.content[0].text if result.content else ''}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import apply_batch2, error, ok, registered_tools, rows, stdio_session
+from conftest import apply_batch2, error, ok, registered_tools, rows, stdio_session, node_statuses
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ async def test_workflow_1_incremental_fact_table(shop: Path, data_dir: Path) -> 
     async with stdio_session(project, data_dir) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert registered_tools("authoring") <= set(listed)
-        assert listed["dbt_model"].annotations.read_only_hint is False
+        assert not listed["dbt_model"].annotations.read_only_hint
         assert ok(await client.call_tool("dbt_seed", {}))["success"]
 
         # Step 1: the source, with freshness
@@ -278,7 +278,7 @@ async def test_yaml_edits_keep_comments_and_other_columns(built_shop: Path, data
         removed = [line for line in original.splitlines() if line not in text.splitlines()]
         assert removed == [], removed  # every original line is still there; only additions
         tested = ok(await client.call_tool("dbt_test", {"select": "test_name:not_constant test_name:unique_combination_of_columns"}))
-        new_tests = [n["unique_id"] for n in tested["nodes"] if "not_constant" in n["unique_id"] or "unique_combination" in n["unique_id"]]
+        new_tests = [name for name in node_statuses(tested) if "not_constant" in name or "unique_combination" in name]
         assert tested["success"] and len(new_tests) == 2, new_tests
 
 

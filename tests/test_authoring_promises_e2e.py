@@ -87,7 +87,7 @@ async def test_seed_from_rows_loads_with_declared_column_type(client: Client, pr
         "rows": [{"code": "GB", "name": "United Kingdom", "population": 67}, {"code": "FR", "name": "France", "population": 68}],
         "column_types": {"population": "bigint"},
     }))
-    assert seeded["success"] and seeded["nodes"][0]["unique_id"] == "seed.shop.country_codes" and seeded["nodes"][0]["rows_affected"] == 2
+    assert seeded["success"] and seeded["passed"] == {"success": ["country_codes"]} and seeded["rows_affected"] == {"country_codes": 2}
     assert {(f["path"], f["action"]) for f in authored(seeded)["files"]} == {("seeds/country_codes.csv", "created"), ("seeds/_seeds.yml", "modified")}
     assert (project / "seeds/country_codes.csv").read_text() == "code,name,population\nGB,United Kingdom,67\nFR,France,68\n"
     props = entry(project / "seeds/_seeds.yml", "seeds", "country_codes")
@@ -104,7 +104,7 @@ async def test_seed_from_csv_and_check_snapshot_versions_on_checked_column(clien
     seeded = ok(await client.call_tool("dbt_seed", {
         "name": "plan_tiers", "csv": "tier,label,monthly_fee\nbasic,Basic,5\npro,Pro,20\n", "column_types": {"monthly_fee": "decimal(10,2)"},
     }))
-    assert seeded["success"] and seeded["nodes"][0]["rows_affected"] == 2
+    assert seeded["success"] and seeded["rows_affected"] == {"plan_tiers": 2}
     assert (project / "seeds/plan_tiers.csv").read_text() == "tier,label,monthly_fee\nbasic,Basic,5\npro,Pro,20\n"
     assert entry(project / "seeds/_seeds.yml", "seeds", "plan_tiers")["config"] == {"column_types": {"monthly_fee": "decimal(10,2)"}}
     shown = ok(await client.call_tool("dbt_show", {"sql": "select monthly_fee from {{ ref('plan_tiers') }}"}))

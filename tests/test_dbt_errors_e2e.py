@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import error, ok, run_server_cli, stdio_session
+from conftest import error, ok, run_server_cli, stdio_session, node_statuses
 
 pytestmark = pytest.mark.e2e
 
@@ -20,13 +20,14 @@ async def test_bad_input_failures_and_worker_recovery(built_shop: Path, data_dir
     async with stdio_session(shop, data_dir) as client:
         # A failing data test is a result (success=false, failing node first), not a tool error.
         built = ok(await client.call_tool("dbt_build", {"select": "fct_orders+"}))
-        assert built["success"] is False and "model.shop.fct_orders" in {n["unique_id"] for n in built["nodes"]}
+        assert built["success"] is False and node_statuses(built)["fct_orders"] == "success"
         assert built["nodes"][0]["unique_id"] == "test.shop.assert_always_fails"
         assert built["nodes"][0]["status"] == "fail" and built["counts"]["ERROR"] == 1
         raw_test = await client.call_tool("dbt_test", {"select": "assert_always_fails"})
         tested = ok(raw_test)
         assert tested["success"] is False and tested["nodes"][0]["failures"] == 1
-        assert "next: dbt_show the test's compiled SQL" in raw_test.content[0].text
+        assert "next: dbt_show model='assert_always_fails'" in raw_test.content[0].text
+        assert "failing rows (1 of 1): order_id" in raw_test.content[0].text
 
         # Unknown model, flag injection, DDL in dbt_show, both sql and model.
         assert error(await client.call_tool("dbt_run", {"select": "no_such_model"}))["code"] == "model_not_found"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mcp_types import CallToolResult
 
-from conftest import all_pages, copy_shop, error, ok, stdio_session
+from conftest import all_pages, copy_shop, error, ok, stdio_session, node_statuses
 
 pytestmark = pytest.mark.e2e
 
@@ -73,8 +73,6 @@ def add_targets(project: Path, outputs_yaml: str) -> None:
     profiles.write_text(profiles.read_text().rstrip("\n") + "\n" + outputs_yaml)
 
 
-def node_ids(result: dict[str, Any]) -> dict[str, str]:
-    return {node["unique_id"]: node["status"] for node in result["nodes"]}
 
 
 def compiled(result: dict[str, Any]) -> str:
@@ -107,13 +105,12 @@ async def test_retry_reruns_only_failed_and_skipped_nodes(shop: Path, data_dir: 
         first = ok(await client.call_tool("dbt_build", {"select": ["retry_probe+", "retry_ok"]}))
         assert first["success"] is False
         assert first["nodes"][0]["unique_id"] == "model.shop.retry_probe" and first["nodes"][0]["status"] == "error"
-        assert node_ids(first) == {"model.shop.retry_probe": "error", "model.shop.retry_child": "skipped",
-                                   "model.shop.retry_ok": "success"}
+        assert node_statuses(first) == {"retry_probe": "error", "retry_child": "skipped", "retry_ok": "success"}
 
         write(shop, "models/probes/retry_probe.sql", "select 1 as id\n")
         retried = ok(await client.call_tool("dbt_retry", {}))
         assert retried["success"] is True, retried
-        assert node_ids(retried) == {"model.shop.retry_probe": "success", "model.shop.retry_child": "success"}
+        assert node_statuses(retried) == {"retry_probe": "success", "retry_child": "success"}
         assert retried["counts"]["ERROR"] == 0 and retried["counts"]["TOTAL"] == 2
 
 
@@ -129,7 +126,8 @@ async def test_results_fit_the_output_budget(built: Path, monkeypatch: pytest.Mo
         # Failing nodes first; passing ones are what gets left out, counted, with the full result on disk.
         assert build["nodes"][0]["unique_id"] == "test.shop.assert_budget_probe_fails"
         assert build["nodes"][0]["status"] == "fail"
-        assert build["truncated"] is True and build["omitted_nodes"] == total - len(build["nodes"]) > 0
+        shown = len(build["nodes"]) + sum(map(len, build["passed"].values()))
+        assert build["truncated"] is True and build["omitted_nodes"] == total - shown > 0
         assert "left out to fit the output budget" in raw.content[0].text
         run_results = json.loads(Path(build["artifact_path"]).read_text())
         assert Path(build["artifact_path"]) == built / "target" / "run_results.json"

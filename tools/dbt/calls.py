@@ -6,22 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.dbt.engine.engine import WorkerReply
+from tools.dbt.engine.jinja_guard import agent_text_findings, blocking
+from tools.dbt.engine.serialize import redact
+from tools.dbt.history import RunHistory
 from tools.dbt.inputs import (
     SelectionInput,
     TargetInput,
     ToolInput,
 )
-from tools.dbt.engine.jinja_guard import agent_text_findings, blocking
-from tools.dbt.results import DbtCommandResult, NodeResult, count_statuses, order_nodes
-from tools.dbt.engine.serialize import redact
-from tools.dbt.history import RunHistory
+from tools.dbt.results import DbtCommandResult, NodeResult
 from tools.dbt.warnings import agent_warnings
-
 
 
 class DbtCalls:
@@ -82,12 +80,11 @@ class DbtCalls:
         error = reply.payload.get("exception")
         success = reply.success and not any(n.failed for n in nodes)
         self.history.record(command, success, float(reply.payload.get("elapsed_s", 0.0)), [n.model_dump() for n in nodes])
-        return DbtCommandResult(
-            command=command,
+        return DbtCommandResult.of_nodes(
+            command,
+            nodes,
             success=success,
-            counts=count_statuses(nodes),
             elapsed_s=float(reply.payload.get("elapsed_s", 0.0)),
-            nodes=order_nodes(nodes),
             artifact_path=str(artifact) if artifact.exists() else None,
             warnings=[redact(w) for w in warnings],
             error=error,

@@ -20,7 +20,7 @@ class MetricsResult(ToolResult):
 
 
 class LintResult(ToolResult):
-    path: str | None
+    path: str | None = None
     dialect: str
     violations: list[dict[str, Any]] = Field(description="code, rule, line, position, description, severity, fixable.")
     count: int
@@ -40,7 +40,7 @@ class LintResult(ToolResult):
 
 
 class FixResult(ToolResult):
-    path: str | None
+    path: str | None = None
     fixed_sql: str
     diff: str
     changed: bool

@@ -84,7 +84,18 @@ def node_result(result: Any, project_dir: Path) -> dict[str, Any]:
         "compiled_sql": getattr(node, "compiled_code", None),
         "rows_affected": rows_affected if isinstance(rows_affected, int) and rows_affected >= 0 else None,
         "timing": _timing(result),
+        **_test_facts(node),
     }
+
+
+def _test_facts(node: Any) -> dict[str, Any]:
+    """A generic test's kind and arguments (relationships: to/field; accepted_values: values), to explain a failure."""
+    metadata = getattr(node, "test_metadata", None)
+    if metadata is None:
+        return {}
+    kwargs = {k: v for k, v in (getattr(metadata, "kwargs", None) or {}).items() if k != "model" and isinstance(v, (str, int, float, bool, list))}
+    return {"test_name": metadata.name, "column_name": getattr(node, "column_name", None),
+            "test_kwargs": json.loads(json.dumps(kwargs, default=str))}
 
 
 def _table(agate_table: Any) -> dict[str, Any]:
@@ -110,14 +121,10 @@ def _freshness_node(result: Any) -> dict[str, Any]:
         base["max_loaded_at"] = max_loaded_at.isoformat()
         base["snapshotted_at"] = result.snapshotted_at.isoformat()
         base["age_s"] = round(float(result.age), 1)
+    base["loaded_at_field"] = getattr(node, "loaded_at_field", None) or getattr(getattr(node, "config", None), "loaded_at_field", None)
     criteria = getattr(node, "freshness", None)
     if criteria is not None:
         base["criteria"] = json.loads(json.dumps(criteria.to_dict(), default=str))
-    if not base["message"] and "age_s" in base:
-        base["message"] = (
-            f"{base['status']}: newest row loaded {base['max_loaded_at']}, {base['age_s'] / 3600:.1f} h old"
-            f" (criteria {base.get('criteria', {})})"
-        )
     return base
 
 

@@ -27,8 +27,11 @@ os.environ.setdefault("DBT_USE_COLORS", "false")
 from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
 from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
+from tools.dbt.engine import run_facts  # noqa: E402
 
 PROGRESS_EVENTS = {"NodeStart", "NodeFinished"}
+TEST_COMMANDS = {"test", "build", "retry"}
+BUILD_COMMANDS = {"run", "build", "retry"}  # where incremental models are materialized
 
 
 def send(message: dict[str, Any]) -> None:
@@ -50,6 +53,8 @@ class Worker(PreviewOp):
         self.carried: list[dict[str, Any]] = []  # warnings of the start-up parse, handed to the first request
         self.guard = False  # while on, every statement dbt sends must be a single read-only query
         self.refused: list[str] = []
+        self.incremental_modes: dict[str, str] = {}  # unique_id -> incremental | full_refresh, this request
+        self.building = False  # a run/build/retry is materializing models (not a compile: NodeStart fires there too)
 
     def base_flags(self) -> list[str]:
         return [
@@ -67,6 +72,8 @@ class Worker(PreviewOp):
         if self.guard and name == "SQLQuery":
             self.check_statement(data.sql)
         node_info = getattr(data, "node_info", None)
+        if self.building and name == "NodeStart" and node_info is not None and node_info.materialized == "incremental":
+            self.note_incremental_mode(node_info.unique_id)
         if name in PROGRESS_EVENTS and node_info is not None and node_info.unique_id:
             send({
                 "id": self.request_id, "type": "event", "name": name,
@@ -82,6 +89,22 @@ class Worker(PreviewOp):
     def adapter_type(self) -> str:
         metadata = getattr(self.manifest, "metadata", None)
         return (getattr(metadata, "adapter_type", None) or "").lower()
+
+    def adapter(self) -> Any:
+        from dbt.adapters.factory import FACTORY
+
+        return FACTORY.adapters.get(self.adapter_type())
+
+    def note_incremental_mode(self, unique_id: str) -> None:
+        """Called on the node's thread, outside dbt's error handling: nothing may escape."""
+        try:
+            node = self.manifest.nodes.get(unique_id) if self.manifest is not None else None
+            adapter = self.adapter()
+            mode = run_facts.incremental_mode(node, adapter) if node is not None and adapter is not None else None
+        except Exception:
+            return
+        if mode:
+            self.incremental_modes.setdefault(unique_id, mode)  # a microbatch model starts again per batch: the first says it
 
     def check_statement(self, sql: str) -> None:
         """Raised from dbt's SQLQuery event, which fires before the statement reaches the database."""
@@ -121,6 +144,7 @@ class Worker(PreviewOp):
         self.request_id = request.get("id")
         self.events, self.carried = self.carried, []
         self.refused = []
+        self.incremental_modes = {}
         options = request.get("options") or {}
         self.guard = bool(options.get("guard"))
         try:
@@ -172,7 +196,13 @@ class Worker(PreviewOp):
             full_args += ["--vars", vars_json]
         started = time.perf_counter()
         fingerprint = project_fingerprint(self.project_dir, self.profiles_dir) if command == "parse" else None
-        result = self._invoke(full_args, manifest=manifest)
+        if self.adapter_type() == "duckdb":
+            run_facts.report_duckdb_rows()
+        self.building = command in BUILD_COMMANDS
+        try:
+            result = self._invoke(full_args, manifest=manifest)
+        finally:
+            self.building = False
         elapsed = time.perf_counter() - started
         if command == "parse" and result.success:
             self.manifest = result.result
@@ -183,9 +213,20 @@ class Worker(PreviewOp):
             return {"ok": False, "error": classify_exception(result.exception, self.events), "events": self.events}
         payload = serialize_result(command, result.result, self.project_dir)
         payload["elapsed_s"] = round(elapsed, 4)
+        self.add_run_facts(command, payload)
         if result.exception is not None:
             payload["exception"] = classify_exception(result.exception, self.events)
         return {"ok": True, "success": bool(result.success), "payload": payload, "events": self.events}
+
+
+    def add_run_facts(self, command: str, payload: dict[str, Any]) -> None:
+        nodes = payload.get("nodes") or []
+        for node in nodes:
+            if node.get("unique_id") in self.incremental_modes:
+                node["incremental"] = self.incremental_modes[node["unique_id"]]
+        adapter = self.adapter()
+        if command in TEST_COMMANDS and adapter is not None and self.manifest is not None:
+            run_facts.failing_rows(nodes, self.manifest, self.adapter_type(), adapter.config.credentials, self.project_dir)
 
 
 def main() -> None:

@@ -1,0 +1,100 @@
+"""Issue 14: dbt results an agent can afford and act on, through a real client on the demo project.
+
+A passing build is compact (passing nodes by name, the slowest five, rows); a failing node's text carries the
+database's own error; a failing test shows what it found (offending values, orphan keys); a stale source names its
+loaded_at field and threshold; an incremental model says whether it ran incrementally and how many rows it merged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import BATCH2, apply_batch2, node_statuses, ok, stdio_session
+
+pytestmark = pytest.mark.e2e
+DBT_ONLY = ("--toolsets", "dbt")
+
+
+def compact(structured: dict) -> int:
+    return len(json.dumps(structured, separators=(",", ":")))
+
+
+def nulls(value: object, path: str = "") -> list[str]:
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in nulls(v, f"{path}[{i}]")]
+    return []
+
+
+def changed_orders_in_batch2() -> int:
+    """Orders batch 2 changes or adds (their own row or one of their lines), read from the CSVs, not from dbt."""
+    orders, items = BATCH2 / "raw_orders.csv", BATCH2 / "raw_order_items.csv"
+    return duckdb.sql(f"select count(*) from (select id from read_csv('{orders}') where updated_at >= '2025-01-01' "
+                      f"union select order_id from read_csv('{items}') where updated_at >= '2025-01-01')").fetchall()[0][0]
+
+
+async def test_results_are_compact_and_say_what_happened(built_shop: Path, data_dir: Path) -> None:
+    async with stdio_session(built_shop, data_dir, *DBT_ONLY) as client:
+        raw = await client.call_tool("dbt_build", {})
+        build = ok(raw)
+        total = build["counts"]["TOTAL"]
+        assert build["success"] and total > 60
+        # Passing nodes collapse to names; nothing null or default-valued is sent.
+        assert "nodes" not in build and sum(map(len, build["passed"].values())) == total
+        assert compact(build) <= 3000 * total / 50, compact(build)
+        assert not nulls(build), nulls(build)
+        assert "truncated" not in build
+        assert len(build["slowest"]) == 5 and all(s["s"] > 0 for s in build["slowest"])
+        # Tables and seeds say how many rows they hold now; the demo's incremental model was already built.
+        assert build["rows_affected"]["raw_orders"] == 36 and build["rows_affected"]["dim_customers"] == 15
+        assert build["incremental"] == {"fct_orders": "incremental"} and build["rows_affected"]["fct_orders"] == 0
+
+        apply_batch2(built_shop)
+        raw = await client.call_tool("dbt_build", {})
+        second = ok(raw)
+        assert second["success"] and second["incremental"] == {"fct_orders": "incremental"}
+        assert second["rows_affected"]["fct_orders"] == changed_orders_in_batch2() == 9
+        assert "fct_orders incremental (9 rows)" in raw.content[0].text
+
+        rebuilt = ok(await client.call_tool("dbt_run", {"select": "fct_orders", "full_refresh": True}))
+        assert rebuilt["incremental"] == {"fct_orders": "full_refresh"} and rebuilt["rows_affected"]["fct_orders"] == 40
+
+
+async def test_failures_carry_the_database_error_and_what_the_test_found(built_shop: Path, data_dir: Path) -> None:
+    with open(built_shop / "seeds/raw_orders.csv", "a") as csv:
+        csv.write("901,777,2024-01-12 08:13:00,lost,2024-01-16 19:13:00\n"
+                  "902,778,2024-01-12 08:13:00,lost,2024-01-16 19:13:00\n"
+                  "903,2,2024-01-12 08:13:00,misplaced,2024-01-16 19:13:00\n")
+    (built_shop / "models/marts/broken_mart.sql").write_text("select no_such_column from {{ ref('dim_customers') }}\n")
+    async with stdio_session(built_shop, data_dir, *DBT_ONLY) as client:
+        raw = await client.call_tool("dbt_run", {"select": "broken_mart"})
+        assert ok(raw)["success"] is False and node_statuses(ok(raw)) == {"broken_mart": "error"}
+        # the database's own message, not only dbt's "Runtime Error in model" wrapper
+        assert 'Binder Error: Referenced column "no_such_column" not found' in raw.content[0].text
+        assert "next: fix in models/marts/broken_mart.sql, then dbt_build select='broken_mart+'" in raw.content[0].text
+
+        raw = await client.call_tool("dbt_build", {"select": ["raw_orders", "stg_orders"]})
+        build, text = ok(raw), raw.content[0].text
+        assert build["success"] is False and node_statuses(build)["stg_orders"] == "success"
+        # accepted_values: the values it does not accept, with their counts
+        assert "values not accepted (2 of 2): lost (2 rows), misplaced (1 rows)" in text
+        # relationships: the orphan keys and where they were looked for
+        assert "orphan keys (2 of 2): customer_id = 777, 778: not found in ref('stg_customers').customer_id" in text
+        failed = {n["name"]: n for n in build["nodes"] if n["status"] == "fail"}
+        orphans = failed["relationships_stg_orders_customer_id__customer_id__ref_stg_customers_"]
+        assert sorted(row[0] for row in orphans["failing_rows"]["rows"]) == [777, 778]
+        # the query that shows them all is one call away, and it works
+        assert "next: dbt_show model='relationships_stg_orders_customer_id__customer_id__ref_stg_customers_'" in text
+        shown = ok(await client.call_tool("dbt_show", {"model": "relationships_stg_orders_customer_id__customer_id__ref_stg_customers_"}))
+        assert sorted(row[0] for row in shown["rows"]) == [777, 778]
+
+        # A stale source names the field, its newest value and the threshold it broke.
+        raw = await client.call_tool("dbt_source_freshness", {"select": "source:raw.orders"})
+        assert ok(raw)["success"] is False
+        assert "max(updated_at) = 2024-11-24T01:48:00" in raw.content[0].text
+        assert "threshold: warn_after 12 hour, error_after 2 day" in raw.content[0].text

@@ -1,0 +1,92 @@
+"""What a run did beyond dbt's status, gathered inside the worker: rows each statement changed, whether an incremental
+model ran incrementally or was rebuilt, and the first rows a failing test returned (read on a read-only connection)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FAILING_ROWS = 5
+MAX_TESTS_READ = 10
+FULL_REFRESH = "full_refresh"
+INCREMENTAL = "incremental"
+
+
+def report_duckdb_rows() -> None:
+    """dbt-duckdb answers every statement with a bare "OK" while DuckDB's cursor knows how many rows an insert, merge,
+    delete or create-table-as changed (-1 for anything else). Pass that count on as dbt's rows_affected, as other
+    adapters do; reading `rowcount` does not consume the cursor's result."""
+    try:
+        from dbt.adapters.contracts.connection import AdapterResponse
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    if getattr(DuckDBConnectionManager.get_response, "_reports_rows", False):
+        return
+
+    def get_response(cls: Any, cursor: Any) -> AdapterResponse:
+        try:
+            rows = int(cursor.rowcount)
+        except Exception:  # a cursor without a count: say only what dbt-duckdb says
+            rows = -1
+        return AdapterResponse(_message="OK", rows_affected=rows) if rows >= 0 else AdapterResponse(_message="OK")
+
+    get_response._reports_rows = True  # type: ignore[attr-defined]
+    DuckDBConnectionManager.get_response = classmethod(get_response)  # type: ignore[method-assign]
+
+
+def incremental_mode(node: Any, adapter: Any) -> str | None:
+    """How dbt's incremental materialization will build `node`, decided as it decides (should_full_refresh, an
+    existing relation that is a table): read when the node starts, before anything of it has run."""
+    configured = getattr(node.config, "full_refresh", None)
+    if configured is None:
+        from dbt.flags import get_flags
+
+        configured = bool(getattr(get_flags(), "FULL_REFRESH", False))
+    if configured:
+        return FULL_REFRESH
+    database, schema, identifier = node.database, node.schema, node.alias or node.name
+    try:
+        if not adapter._schema_is_cached(database, schema):
+            return None  # the relation cache is off (--no-populate-cache): not worth a query of our own
+        relation = adapter.get_relation(database, schema, identifier)
+    except Exception:  # not knowing must not fail the run
+        return None
+    if relation is None or getattr(relation, "is_view", False):
+        return FULL_REFRESH
+    return INCREMENTAL
+
+
+def _reopens_cleanly(credentials: Any) -> bool:
+    """Reading the rows closes dbt's DuckDB handle (a file opens read-only only when no handle holds it; dbt_show does
+    the same): only where dbt reopens the same state next time, i.e. no attachment other than a DuckDB file."""
+    return all(a.type in (None, "duckdb") and "://" not in a.path and not a.path.startswith("md:")
+               for a in getattr(credentials, "attach", None) or [])
+
+
+def failing_rows(nodes: list[dict[str, Any]], manifest: Any, adapter_type: str, credentials: Any,
+                 project_dir: Path) -> None:
+    """Adds `failing_rows` (columns, first rows) to failing tests that returned rows. Only where the database can keep
+    the query read-only (DuckDB: a read_only connection, as dbt_show uses); other adapters get none."""
+    tests = [n for n in nodes if n.get("resource_type") == "test" and n.get("status") in ("fail", "warn")
+             and n.get("compiled_sql")][:MAX_TESTS_READ]
+    if not tests or adapter_type != "duckdb" or not _reopens_cleanly(credentials):
+        return
+    from tools.dbt.engine import readonly
+
+    relations = readonly.project_relations(manifest)
+    try:
+        con = readonly.open_duckdb_read_only(credentials, project_dir)
+    except Exception:
+        return
+    try:
+        for node in tests:
+            sql = node["compiled_sql"]
+            if readonly.preview_problem(sql, adapter_type, relations) is not None:
+                continue
+            try:
+                node["failing_rows"] = readonly.run_duckdb_preview(con, sql, FAILING_ROWS)
+            except Exception as exc:  # the rows are a courtesy; the test's own failure is already reported
+                node["failing_rows_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+    finally:
+        con.close()
