@@ -140,7 +140,10 @@ class Embedder:
             log.info("embedding model %s loaded on torch (dim %s)", identity, dimension)
         except BaseException as exc:  # reported to every caller of encode()
             self._error = exc
-            log.error("embedding model %s failed to load: %s", self.spec, exc)
+            if threading.main_thread().is_alive():
+                log.error("embedding model %s failed to load: %s", self.spec, exc)
+            else:  # the process is exiting under the loader (a short session): imports fail then, and nobody waits
+                log.debug("embedding model %s: load stopped by the process exiting: %s", self.spec, exc)
             return
         finally:
             self._loaded.set()

@@ -30,7 +30,8 @@ TOOLS = [
 
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
     service = MemoryService(ctx.settings)
-    service.start_background()
+    if ctx.serving:  # an in-process app (tests, tools/list dumps) loads the model only when a memory tool needs it
+        service.start_background()
     tools = MemoryTools(service, ctx.settings.memory_max_chars)
     return register_tools(app, TOOLS, lambda spec: getattr(tools, spec.method), read_only=ctx.settings.read_only,
                           token_budget=ctx.token_budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from importlib import import_module
 
 from mcp.server.mcpserver import MCPServer
@@ -22,6 +23,8 @@ TOOLSET_MODULES = {
     "authoring": "tools.authoring.tools",
     "quality": "tools.quality.tools",
     "lineage": "tools.lineage.tools",
+    "files": "tools.files.tools",
+    "git": "tools.git.tools",
     "memory": "memory.tools",
 }
 
@@ -53,15 +56,20 @@ def configure_logging(settings: Settings) -> None:
 
 
 def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:
+    """The server and its context. Cheap (no toolset imported, no schema built): the toolsets register on first need."""
     engine = DbtEngine(settings.project_dir, settings.effective_profiles_dir, settings.target)
     ctx = AppContext(settings=settings, engine=engine)
     app = ToolServer("dbt-ae-mcp", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level.upper(),
                     **auth_options(settings))
-    for toolset in settings.toolsets:
-        module = import_module(TOOLSET_MODULES[toolset])
-        names = module.register(app, ctx)
-        log.debug("toolset %s: %s", toolset, ", ".join(names))
+    for toolset in settings.toolsets:  # registered on the first tools/list or tools/call: initialize needs no tool
+        app.defer(partial(_register_toolset, app, ctx, toolset, TOOLSET_MODULES[toolset]))
     return app, ctx
+
+
+def _register_toolset(app: ToolServer, ctx: AppContext, toolset: str, module_name: str) -> None:
+    """Import a toolset (its services, inputs and results) and register its tools."""
+    names = import_module(module_name).register(app, ctx)
+    log.debug("toolset %s: %s", toolset, ", ".join(names))
 
 
 def _version() -> str:
@@ -76,7 +84,8 @@ def _version() -> str:
 async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
-    if {"dbt", "authoring", "quality", "lineage"} & set(settings.toolsets):
+    ctx.serving = True
+    if {"dbt", "authoring", "quality", "lineage", "files"} & set(settings.toolsets):
         ctx.engine.start()
     try:
         if settings.http:

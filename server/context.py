@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from server.settings import Settings
 from tools.dbt.engine.engine import DbtEngine
 
-
 T = TypeVar("T")
 
 
@@ -17,6 +16,7 @@ T = TypeVar("T")
 class AppContext:
     settings: Settings
     engine: DbtEngine
+    serving: bool = False  # set by serve(): a process that answers clients warms slow services up in the background
     _shared: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import ToolManager
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError
@@ -31,7 +32,7 @@ class ToolResult(BaseModel):
     def summary(self) -> str:  # pragma: no cover - every result overrides it
         raise NotImplementedError
 
-    def fit(self, limit_chars: int) -> "ToolResult":
+    def fit(self, limit_chars: int) -> ToolResult:
         """Return a version of this result whose JSON is at most limit_chars. Lists and long texts override."""
         return self
 
@@ -152,9 +153,49 @@ def _sql_failure(exc: Exception) -> ToolFailure | None:
 class ToolServer(MCPServer):
     """The MCPServer the toolsets register on. tools/call refuses an unknown tool or argument before anything runs
     (the SDK would drop an unknown argument silently), and the SDK's own argument validation comes back as our typed
-    error instead of raw pydantic text. tools/list says so: every input schema has additionalProperties false."""
+    error instead of raw pydantic text. tools/list says so: every input schema has additionalProperties false.
+
+    Toolsets register on first need: build_app only records each toolset's registration (`defer`), and the first read
+    of the tool manager (tools/list, tools/call, the HTTP transport's schema look-up, anything else) runs them in order.
+    `initialize` needs no tool, so start-up imports no toolset and builds no schema."""
 
     _schemas: dict[str, dict[str, Any]] | None = None
+    _pending: list[Callable[[], None]] | None = None
+    _registering = False
+    _registration_error: Exception | None = None
+
+    def defer(self, register: Callable[[], None]) -> None:
+        """Run `register` (which adds tools) when the tools are first needed, after the registrations deferred before it."""
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(register)
+
+    @property  # type: ignore[override]
+    def _tool_manager(self) -> ToolManager:
+        """The SDK's tool manager, with every deferred registration run first."""
+        self._register_pending()
+        return self.__dict__["_tools"]
+
+    @_tool_manager.setter
+    def _tool_manager(self, manager: ToolManager) -> None:
+        self.__dict__["_tools"] = manager
+
+    def _register_pending(self) -> None:
+        if self._registering:  # a registration adding its own tools
+            return
+        if self._registration_error is not None:  # a toolset that failed to register fails every listing, not only the first
+            raise self._registration_error
+        if not self._pending:
+            return
+        self._registering = True
+        try:
+            while self._pending:
+                self._pending.pop(0)()
+        except Exception as exc:
+            self._registration_error = exc
+            raise
+        finally:
+            self._registering = False
 
     def add_tool(self, *args: Any, **kwargs: Any) -> None:
         super().add_tool(*args, **kwargs)
@@ -206,7 +247,8 @@ def render_result(result: ToolResult, token_budget: int) -> CallToolResult:
     fitted = result.fit(limit * 4 // 5)  # structured content and the text summary share the budget
     text, _ = cut_text(fitted.summary(), limit // 5, "the rest is in the structured content")
     content: list[Any] = [TextContent(type="text", text=text), *fitted.extra_content()]
-    return CallToolResult(content=content, structured_content=fitted.model_dump(mode="json"))
+    # No null or default-valued fields: an agent pays for every byte, and an absent field means its default.
+    return CallToolResult(content=content, structured_content=fitted.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
 
 
 def add_tool(
