@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     memory_max_chars: int = Field(default=16000, ge=100, description="Largest memory text, in characters.")
     allow_sql_in_jinja: bool = Field(default=False, description="Let Jinja an agent sends run statements (run_query, statement, adapter.execute, modules, hooks). Ignored with read_only.")
     preview_any_relation: bool = Field(default=False, description="Let dbt_show read relations that are not models, seeds, snapshots or sources of the project.")
+    allow_push: bool = Field(default=False, description="Register git_push (pushes a branch to a remote; never --force). Ignored with read_only.")
 
     @property
     def jinja_statements_allowed(self) -> bool:

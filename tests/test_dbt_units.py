@@ -8,12 +8,34 @@ import pytest
 from pydantic import ValidationError
 
 from server.budget import cut_text
+from server.schemas import SELF_EXPLANATORY
 from server.settings import Settings
-from tools.dbt.engine.serialize import classify_exception, redact
 from tools.dbt.engine.jinja_guard import agent_text_findings
-from tools.dbt.engine.readonly import ProjectRelations, preview_problem, statement_problem
-from tools.dbt.inputs import CompileInput, ListInput, RunInput, SeedInput, SelectionInput, ShowInput, selection_terms
-from tools.dbt.results import DbtCommandResult, ListItem, ListResult, NodeResult, ShowResult, count_statuses, order_nodes
+from tools.dbt.engine.readonly import (
+    ProjectRelations,
+    preview_problem,
+    statement_problem,
+)
+from tools.dbt.engine.serialize import classify_exception, redact
+from tools.dbt.inputs import (
+    CompileInput,
+    ListInput,
+    RunInput,
+    SeedInput,
+    SelectionInput,
+    ShowInput,
+    selection_terms,
+)
+from tools.dbt.results import (
+    DbtCommandResult,
+    ListItem,
+    ListResult,
+    NodeResult,
+    ShowResult,
+    compact_size,
+    count_statuses,
+    order_nodes,
+)
 
 
 def test_settings_env_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -172,15 +194,33 @@ def test_failing_nodes_first_and_counts() -> None:
 
 
 def test_command_result_fits_budget_keeping_failures() -> None:
-    nodes = [_node(f"model.x.m{i}", "success", "select 1 " * 400) for i in range(200)] + [_node("model.x.bad", "error", "x" * 5000)]
-    result = DbtCommandResult(command="build", success=False, counts=count_statuses(nodes), elapsed_s=1.0,
-                              nodes=order_nodes(nodes), artifact_path="/tmp/run_results.json")
+    nodes = [_node(f"model.x.m{i}", "warn", "select 1 " * 400) for i in range(200)] + [_node("model.x.bad", "error", "x" * 5000)]
+    result = DbtCommandResult.of_nodes("build", nodes, success=False, elapsed_s=1.0, artifact_path="/tmp/run_results.json")
     fitted = result.fit(32_000)
-    assert len(fitted.model_dump_json()) <= 32_000
+    assert compact_size(fitted) <= 32_000
     assert fitted.nodes[0].unique_id == "model.x.bad" and fitted.nodes[0].compiled_sql_truncated
     assert fitted.truncated and fitted.omitted_nodes == 201 - len(fitted.nodes)
     assert "left out to fit" in fitted.summary()
     assert result.fit(10_000_000) is result
+
+
+def test_passing_nodes_collapse_to_names_timings_and_rows() -> None:
+    """Issue 14: passing nodes by status, the five slowest, rows and incremental mode; a 50-node pass <= 3 KB."""
+    nodes = [NodeResult(unique_id=f"model.shop.model_number_{i}", name=f"model_number_{i}", resource_type="model",
+                        status="success", execution_time_s=0.01 * i, materialized="table", rows_affected=i,
+                        relation_name=f'"db"."main"."model_number_{i}"', original_file_path=f"models/model_number_{i}.sql")
+             for i in range(25)]
+    nodes += [NodeResult(unique_id=f"test.shop.not_null_model_number_{i}_id.abc", name=f"not_null_model_number_{i}_id",
+                         resource_type="test", status="pass", execution_time_s=0.001, failures=0) for i in range(25)]
+    nodes[3] = nodes[3].model_copy(update={"incremental": "incremental"})
+    result = DbtCommandResult.of_nodes("build", nodes, success=True, elapsed_s=1.0)
+    assert result.nodes == [] and len(result.passed["success"]) == 25 and len(result.passed["pass"]) == 25
+    assert [s["name"] for s in result.slowest] == ["model_number_24", "model_number_23", "model_number_22", "model_number_21", "model_number_20"]
+    assert result.rows_affected["model_number_7"] == 7 and result.incremental == {"model_number_3": "incremental"}
+    structured = result.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    assert compact_size(result) <= 3000, compact_size(result)
+    assert "nodes" not in structured and "error" not in structured and "truncated" not in structured
+    assert "model_number_3 incremental (3 rows)" in result.summary()
 
 
 def test_show_and_list_fit() -> None:
@@ -230,27 +270,51 @@ def test_read_only_mode_registers_no_writers(tmp_path: Path) -> None:
     assert not names & {"memory_store", "memory_delete"} and {"vector_search", "memory_retrieve"} <= names
     assert not names & {"dbt_model", "incremental_model", "dbt_source", "dbt_macro", "data_quality_test", "exposure_define", "dbt_package", "sql_fix"}
     assert {"sql_lint", "analyze_file", "project_check"} <= names
+    assert not names & {"file_write", "file_edit", "node_rename", "node_delete", "model_update", "node_properties"} and {"project_files", "file_read", "file_search"} <= names
+    assert not names & {"git_commit", "git_push"} and {"git_status", "git_diff", "git_log"} <= names
     dbt_only, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data", toolsets="dbt"))
     assert len(asyncio.run(dbt_only.list_tools())) == 14
     full, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data"))
     tools = {tool.name: tool for tool in asyncio.run(full.list_tools())}
-    assert len(tools) == 37  # 14 dbt + 7 authoring + 5 quality + 5 lineage + 6 memory
+    git = {name for name in tools if name.startswith("git_")}  # git_push only with --allow-push
+    assert git == {"git_status", "git_diff", "git_log", "git_commit"}
+    assert len(tools) == 50  # 14 dbt + 7 authoring + 5 quality + 5 lineage + 9 files + 4 git + 6 memory
     for tool in tools.values():
-        assert tool.annotations is not None and tool.annotations.read_only_hint is not None
+        assert tool.annotations is not None and (tool.annotations.open_world_hint is False or tool.name == "dbt_package")
         assert tool.output_schema is not None
         for name, prop in tool.input_schema["properties"].items():
-            assert prop.get("description"), f"{tool.name}.{name} has no description"
+            assert prop.get("description") or name in SELF_EXPLANATORY, f"{tool.name}.{name} has no description"
+
+
+def test_fit_keeps_failing_nodes_before_passing_names() -> None:
+    """Failing nodes in full come first: passing names are cut before any of them is dropped."""
+    nodes = [_node(f"model.x.passing_model_with_a_long_name_{i}", "success") for i in range(250)]  # < half the budget
+    failing = [NodeResult(unique_id=f"test.x.relationships_{i}", name=f"relationships_{i}", resource_type="test", status="fail",
+                          failures=3, message="Got 3 results", test_name="relationships", column_name="customer_id",
+                          failing_rows={"columns": ["from_field"], "rows": [["x" * 5000]] + [["y" * 150]] * 4}) for i in range(20)]
+    fitted = DbtCommandResult.of_nodes("build", nodes + failing, success=False, elapsed_s=1.0).fit(25_600)
+    assert compact_size(fitted) <= 25_600
+    assert len(fitted.nodes) == 20 and fitted.omitted_nodes == 250 - 20 and len(fitted.passed["success"]) == 20
+    assert all(len(str(row[0])) <= 201 for node in fitted.nodes for row in node.failing_rows["rows"])
+
+
+def test_collapsed_names_stay_unique() -> None:
+    nodes = [NodeResult(unique_id="model.x.orders", name="orders", resource_type="model", status="success", rows_affected=1),
+             NodeResult(unique_id="seed.x.orders_seed", name="orders_seed", resource_type="seed", status="success"),
+             NodeResult(unique_id="model.y.orders", name="orders", resource_type="model", status="success", rows_affected=2)]
+    result = DbtCommandResult.of_nodes("run", nodes, success=True, elapsed_s=1.0)
+    assert result.passed == {"success": ["model.x.orders", "orders_seed", "model.y.orders"]}
+    assert result.rows_affected == {"model.x.orders": 1, "model.y.orders": 2}
 
 
 def test_fit_cuts_huge_messages_and_many_nodes() -> None:
     nodes = [_node("model.x.bad", "error")] + [_node(f"model.x.m{i}", "success") for i in range(5000)]
     nodes[0].message = "boom " * 20000
-    result = DbtCommandResult(command="build", success=False, counts=count_statuses(nodes), elapsed_s=1.0,
-                              nodes=order_nodes(nodes), error={"code": "x", "message": "y" * 50000})
+    result = DbtCommandResult.of_nodes("build", nodes, success=False, elapsed_s=1.0, error={"code": "x", "message": "y" * 50000})
     fitted = result.fit(20_000)
-    assert len(fitted.model_dump_json()) <= 20_000
+    assert compact_size(fitted) <= 20_000
     assert fitted.nodes[0].unique_id == "model.x.bad" and len(fitted.nodes[0].message) < 2000
-    assert fitted.omitted_nodes == len(nodes) - len(fitted.nodes)
+    assert len(fitted.passed["success"]) == 20 and fitted.omitted_nodes == 5000 - 20
 
 
 def test_deprecations_are_reported_once_per_process_with_their_fix() -> None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,6 +145,11 @@ PLAUSIBLE: dict[str, list[Any]] = {
     "expression": ["cast(order_id as integer)", "order_total * 100"],
     "tests": ["unique", "not_null"],
     "check_cols": ["email", "city"],
+    "paths": ["models/marts/fct_orders.sql", "models", ".", "models/hyp_new.sql", "seeds/raw_products.csv", "target/manifest.json",
+              "shop.duckdb", "dbt_project.yml"],
+    "message": ["Update fct_orders", "hyp commit\n\nwith a body", "-m", "--amend"],
+    "remote": ["origin", "upstream"],
+    "branch": ["main", "feature/hyp"],
     "dbt_model.name": ["fct_hyp", "stg_hyp_orders", "int_hyp", "dim_hyp"],
     "dbt_model.sql": MODEL_SQL,
     "dbt_model.from_ref": ["fct_orders", "stg_orders"],
@@ -177,6 +183,17 @@ PLAUSIBLE: dict[str, list[Any]] = {
     "Filters.key": ["hyp/*/*", "*/shop/*"],
     "Filters.layer": ["long_term", "mid_term"],
     "Filters.project": ["shop"],
+    "pattern": ["order_id", "ref\\(", "city", "{{ ref("],
+    "glob": ["*.sql", "models/**/*.yml", "models/staging/*", "nope/*"],
+    "old_text": ["    city,\n    country_code,\n", "order_id", "city", "nope"],
+    "new_text": ["    city,\n    country_code,\n", "order_id", ""],
+    "file_write.path": ["models/staging/hyp_new.sql", "notes/hyp.md", "models/marts/fct_orders.sql"],
+    "file_edit.path": ["models/staging/stg_customers.sql", "models/marts/_marts.yml", "README.md"],
+    "node_rename.name": ["stg_orders", "fct_hyp", "hyp_seed", "customers_snapshot", "raw.orders", "nope"],
+    "node_rename.new_name": ["stg_hyp_renamed", "fct_orders", "stg_orders", "Hyp_Name", "../hyp_pwn", "hyp pwn"],
+    "node_delete.name": ["dim_products", "fct_hyp", "hyp_seed", "stg_orders", "customers_snapshot", "nope"],
+    "model_update.name": ["stg_customers", "fct_orders", "fct_hyp", "raw_customers", "stg_customer", "nope"],
+    "node_properties.name": ["dim_customers", "raw.orders", "raw_products", "customers_snapshot", "fct_hyp", "raw.nope", "nope"],
 }
 # Calls that work (or nearly), per tool: the "one hostile argument" examples start from one of these.
 BASES: dict[str, list[dict[str, Any]]] = {
@@ -213,6 +230,24 @@ BASES: dict[str, list[dict[str, Any]]] = {
     "project_check": [{"path": "models/marts/fct_orders.sql"}],
     "model_lineage": [{"model": "fct_orders"}],
     "column_lineage": [{"model": "fct_orders", "column": "order_total"}],
+    "project_files": [{}, {"glob": "*.sql"}],
+    "file_read": [{"path": "models/marts/fct_orders.sql", "start_line": 1, "end_line": 5}],
+    "file_search": [{"pattern": "order_id", "glob": "*.sql"}, {"pattern": "ref\\('\\w+'\\)", "regex": True}],
+    "file_write": [{"path": "models/staging/hyp_new.sql", "content": "select 1 as x\n", "dry_run": True},
+                   {"path": "notes/hyp.md", "content": "a note\n"}],
+    "file_edit": [{"path": "models/staging/stg_customers.sql", "old_text": "    city,\n    country_code,\n",
+                   "new_text": "    city,\n    country_code,\n", "dry_run": True},
+                  {"path": "README.md", "old_text": "# shop: demo", "new_text": "# shop: demo", "expected_count": 1}],
+    "model_update": [{"name": "stg_customers", "config": {"tags": ["hyp"]}, "dry_run": True},
+                     {"name": "fct_orders", "sql": "select 1 as x", "dry_run": True}, {"name": "fct_hyp", "sql": "select 2 as x"}],
+    "node_properties": [{"name": "dim_customers", "generate": True}, {"name": "raw.orders", "columns": [{"name": "id", "description": "hyp"}]},
+                        {"name": "customers_snapshot", "description": "hyp", "dry_run": True},
+                        {"name": "stg_orders", "columns": [{"name": "order_id", "tests": ["not_null"]}]}],
+    "node_rename": [{"name": "stg_orders", "new_name": "stg_hyp_orders", "dry_run": True}, {"name": "fct_hyp", "new_name": "fct_hyp_renamed"}],
+    "node_delete": [{"name": "dim_products", "dry_run": True}, {"name": "fct_hyp"}, {"name": "stg_orders", "cascade_check": False, "dry_run": True}],
+    "git_diff": [{"paths": ["models"]}, {"staged": True}],
+    "git_log": [{"path": "models/marts/fct_orders.sql", "limit": 3}],
+    "git_commit": [{"message": "hyp commit", "paths": ["models"]}, {"message": "hyp commit", "paths": ["models/marts/fct_orders.sql"]}],
 }
 # Free-form objects (vars, config, rows, ...) by argument name.
 PLAUSIBLE_OBJECTS: dict[str, list[dict[str, Any]]] = {
@@ -403,6 +438,58 @@ REGRESSIONS = [
     Call("sql_lint", {"path": "shop.duckdb"}),
     Call("sql_fix", {"sql": "../" * 30_000}),  # no reply within 60 s: sqlfluff is superlinear and the size is not capped
     Call("analyze_file", {"filePath": "a/" * 500_000}),  # blocks the event loop for minutes: a quadratic path check
+    # the files tools: out of the project, into .git (a hook git_commit would run), too big, ambiguous
+    Call("file_write", {"path": "linked_dir/hyp_pwn.sql", "content": "select 1 as x\n"}),
+    Call("file_write", {"path": ".git/hooks/post-commit", "content": "#!/bin/sh\ntouch /tmp/hyp_pwn_hook\n"}),
+    Call("file_edit", {"path": ".git/config", "old_text": "[core]", "new_text": "[core]\n\thooksPath = /tmp"}),
+    Call("file_write", {"path": "models/staging/hyp_big.sql", "content": "x" * 5_000_000}),
+    Call("file_edit", {"path": "models/marts/fct_orders.sql", "old_text": "order_id", "new_text": "x"}),
+    Call("file_read", {"path": "../data/logs/server.log"}),
+]
+# node_rename / node_delete: names are never paths; a node of the fixture is only ever renamed or deleted as a dry run
+# (NODE_MOVES in draw_call), so the rest of the run keeps a project that parses; nodes the run made (hyp*) for real.
+NODE_MOVES = {"node_rename", "node_delete"}
+NODE_MOVES |= {"model_update"}  # a fixture model's SQL too: replaced only as a dry run, so downstream models keep compiling
+NODE_CASES = [
+    Call("node_rename", {"name": "stg_orders", "new_name": "../../hyp_pwn", "dry_run": True}),
+    Call("node_rename", {"name": "../../../etc/passwd", "new_name": "hyp_pwn"}),
+    Call("node_rename", {"name": "linked_outside", "new_name": "hyp_pwn"}),
+    Call("node_rename", {"name": "stg_orders", "new_name": "a" * 300, "dry_run": True}),
+    Call("node_rename", {"name": "stg_orders", "new_name": "stg_customers", "dry_run": True}),
+    Call("node_delete", {"name": "a/" * 500_000}),
+    Call("node_delete", {"name": "raw.orders"}),
+    Call("node_delete", {"name": "\x00"}),
+    Call("node_delete", {"name": "stg_orders", "cascade_check": None, "dry_run": True}),
+]
+# model_update / node_properties: names are never paths, statements in Jinja refused, sizes capped (replayed first).
+NODE_CASES += [
+    Call("model_update", {"name": "../../../etc/passwd", "sql": "select 1 as x"}),
+    Call("model_update", {"name": "\x00", "config": {"materialized": "table"}}),
+    Call("model_update", {"name": "stg_orders", "sql": "{% do run_query('drop table raw.orders') %}select 1 as x"}),
+    Call("model_update", {"name": "stg_orders", "config": {"post_hook": "drop table raw.orders"}, "dry_run": True}),
+    Call("model_update", {"name": "stg_orders", "config": {"bad key')": 1}}),
+    Call("model_update", {"name": "fct_orders", "config": {"materialized": "table", "tags": ["a')}}{{ run_query('x') }}"]}, "dry_run": True}),
+    Call("model_update", {"name": "stg_orders", "sql": "x" * 5_000_000}),
+    Call("model_update", {"name": "stg_orders", "sql": "   "}),
+    Call("node_properties", {"name": "raw.orders", "columns": [{"name": "a" * 300}]}),
+    Call("node_properties", {"name": "dim_customers", "description": "{% do run_query('drop table raw.orders') %}"}),
+    Call("node_properties", {"name": "dim_customers", "tests": [{"relationships": {"arguments": {"to": "../../etc", "field": "x"}}}]}),
+    Call("node_properties", {"name": "stg_orders", "columns": [{"name": "order_id", "tests": ["no_such_test"]}]}),
+    Call("node_properties", {"name": "stg_orders", "columns": [{"name": "order_id"}, {"name": "ORDER_ID"}]}),
+    Call("node_properties", {"name": "\x00", "generate": True}),
+    Call("node_properties", {"name": "raw.", "description": "x"}),
+    Call("node_properties", {"name": "model.shop.fct_orders", "generate": True}),
+]
+# Git calls whose text must never become an option or leave the project (replayed first, like REGRESSIONS).
+GIT_CASES = [
+    Call("git_commit", {"message": "hyp", "paths": ["--all"]}), Call("git_commit", {"message": "hyp", "paths": ["../"]}),
+    Call("git_commit", {"message": "hyp", "paths": ["/etc/passwd"]}), Call("git_commit", {"message": "hyp", "paths": [".git/config"]}),
+    Call("git_commit", {"message": "hyp", "paths": ["linked_outside.sql"]}), Call("git_commit", {"message": "hyp", "paths": ["a/" * 500_000]}),
+    Call("git_commit", {"message": "--amend", "paths": ["models/marts/fct_orders.sql"]}),  # unchanged: an empty commit, refused
+    Call("git_diff", {"paths": ["--output=/tmp/hyp_pwn_diff"]}), Call("git_diff", {"paths": [":(top)"]}),
+    Call("git_log", {"path": "--output=/tmp/hyp_pwn_log"}), Call("git_log", {"path": "../../"}),
+    Call("git_push", {"remote": "--upload-pack=touch /tmp/hyp_pwn_git"}), Call("git_push", {"branch": "--force"}),
+    Call("git_push", {"remote": "ext::sh -c touch% /tmp/hyp_pwn_git"}), Call("git_push", {"branch": "main:refs/heads/x"}),
 ]
 
 
@@ -463,6 +550,8 @@ def call_strategy(tools: dict[str, dict[str, Any]]) -> st.SearchStrategy[Call]:
         if name == "dbt_package" and args.get("dry_run") is not True:
             args = {**{k: v for k, v in args.items() if k not in ("name", "local")},
                     "git": draw(st.sampled_from(PLAUSIBLE["git"]))}  # an install that fails fast, never the network
+        if name in NODE_MOVES and not (isinstance(args.get("name"), str) and args["name"].startswith(("hyp", "fct_hyp", "stg_hyp"))):
+            args["dry_run"] = True
         if "timeout_seconds" in properties and args.get("timeout_seconds") is None:
             args["timeout_seconds"] = DBT_TIMEOUT_S
         return Call(name, args)
@@ -540,12 +629,19 @@ class Server:
 @contextmanager
 def running_server(root: Path, outside: Path) -> Iterator[Server]:
     project = copy_shop(root)
+    # the project is its own git repository (never /work's): git_commit may only ever commit here
+    for args in (["init", "-q", "-b", "main"], ["config", "user.name", "Hyp"], ["config", "user.email", "hyp@example.com"],
+                 ["add", "-A"], ["commit", "-q", "-m", "initial"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=project, check=True, capture_output=True, text=True).stdout
+    assert Path(top.strip()).resolve() == project.resolve() and not project.resolve().is_relative_to(REPO)
     data_dir = root / "data"
     data_dir.mkdir()
     (outside / "secret.sql").write_text("select 'outside the project' as secret\n")
     (project / "linked_outside.sql").symlink_to(outside / "secret.sql")
     (project / "linked_dir").symlink_to(outside, target_is_directory=True)
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(stdio_session(project, data_dir)) as client:
+    # --allow-push: git_push is drawn too; the repository has no remote, so nothing can leave it
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(stdio_session(project, data_dir, "--allow-push")) as client:
         server = Server(portal, client, project, data_dir, outside)
         listed = portal.call(client.list_tools).tools
         server.tools = {tool.name: tool.input_schema for tool in listed}
@@ -580,7 +676,7 @@ def error_problem(payload: dict[str, Any] | None) -> str | None:
 
 
 def test_hostile_calls_from_every_schema(server: Server) -> None:
-    expected_tools = {"dbt_build", "dbt_show", "dbt_model", "sql_lint", "model_lineage", "memory_store"}
+    expected_tools = {"dbt_build", "dbt_show", "dbt_model", "sql_lint", "model_lineage", "memory_store", "git_commit", "git_push"}
     assert expected_tools <= set(server.tools), sorted(server.tools)
     state = {"files": tree_state(server.project), "outside": tree_state(server.outside), "memories": server.memories()}
     allowed_here = {server.project.name, server.data_dir.name}
@@ -617,7 +713,7 @@ def test_hostile_calls_from_every_schema(server: Server) -> None:
         assert tree_state(server.outside) == state["outside"], f"{call!r} changed the folder outside the project"
         assert not stray_files(server.project.parent, allowed_here), f"{call!r} wrote {stray_files(server.project.parent, allowed_here)}"
 
-    for found in reversed(REGRESSIONS):  # replayed first, in this order
+    for found in reversed(REGRESSIONS + GIT_CASES + NODE_CASES):  # replayed first, in this order
         one_call = example(call=found)(one_call)
     one_call()
     assert HOSTILE_STATS["calls"] >= EXAMPLES

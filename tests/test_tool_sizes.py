@@ -28,7 +28,7 @@ def table(sizes: dict[str, int]) -> str:
 
 def test_every_default_tool_fits_the_context_budget(tmp_path: Path) -> None:
     sizes = listed_sizes(tmp_path)
-    assert len(sizes) >= 37
+    assert len(sizes) >= 50  # with files (9) and git (4; git_push only with --allow-push)
     total = sum(sizes.values())
     assert total <= TOTAL_LIMIT, f"tools/list is {total:,} bytes (limit {TOTAL_LIMIT:,}):\n{table(sizes)}"
     over = {name: size for name, size in sizes.items() if size > TOOL_LIMIT}
@@ -52,5 +52,5 @@ def test_compact_schemas_keep_what_a_call_needs() -> None:
         "vars": {"type": "object"},
     }, "required": ["limit"], "type": "object"}
     assert compact_output({"properties": {"a": {"type": "string"}, "b": {"type": "integer", "default": 0}}, "required": ["a"]}) == {
-        "type": "object", "required": ["a"]}
+        "type": "object"}
 

@@ -1,0 +1,1 @@
+"""The files toolset: read, search and edit the project's files without leaving the server."""
