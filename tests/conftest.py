@@ -219,7 +219,8 @@ def registered_tools(*toolsets: str) -> set[str]:
 
     from server.app import TOOLSET_MODULES
 
-    return {spec.name for name in (toolsets or tuple(TOOLSET_MODULES)) for spec in import_module(TOOLSET_MODULES[name]).TOOLS}
+    opt_in = {"git_push"}  # registered only with --allow-push
+    return {spec.name for name in (toolsets or tuple(TOOLSET_MODULES)) for spec in import_module(TOOLSET_MODULES[name]).TOOLS} - opt_in
 
 
 def with_cursor(args: dict[str, Any], cursor: str | None) -> dict[str, Any]:
