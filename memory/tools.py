@@ -29,7 +29,7 @@ TOOLS = [
 
 
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
-    service = MemoryService(ctx.settings)
+    service = ctx.shared("memory", lambda: MemoryService(ctx.settings))  # one store per app: the memory:// resource reads it too
     if ctx.serving:  # an in-process app (tests, tools/list dumps) loads the model only when a memory tool needs it
         service.start_background()
     tools = MemoryTools(service, ctx.settings.memory_max_chars)

@@ -9,9 +9,12 @@ from importlib import import_module
 
 from mcp.server.mcpserver import MCPServer
 
+from server.completion import install_completion
 from server.context import AppContext
 from server.http_security import auth_options, http_run_options
+from server.prompts import register_prompts
 from server.registration import ToolServer
+from server.resources import register_resources
 from server.settings import Settings
 from tools.dbt.engine.engine import DbtEngine
 
@@ -63,6 +66,9 @@ def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:
                     **auth_options(settings))
     for toolset in settings.toolsets:  # registered on the first tools/list or tools/call: initialize needs no tool
         app.defer(partial(_register_toolset, app, ctx, toolset, TOOLSET_MODULES[toolset]))
+    register_resources(app, ctx)  # dbt://, memory:// (server/resources/): cheap, their readers import what they need
+    register_prompts(app, settings.toolsets, settings.read_only)  # plain text templates (server/prompts/): no toolset imported
+    install_completion(app, settings.project_dir)  # completion/complete for prompt and resource-template arguments
     return app, ctx
 
 

@@ -112,3 +112,23 @@ def test_inspector_calls_dbt_list(server_cmd: list[str]) -> None:
     assert by_id["model.shop.fct_orders"]["resource_type"] == "model"
     assert structured["total"] == len(structured["items"])
     assert [uid for uid, item in by_id.items() if item["resource_type"] == "model"] == ["model.shop.fct_orders"]
+
+
+def test_inspector_lists_resources(server_cmd: list[str]) -> None:
+    listed = run_inspector(server_cmd, "--method", "resources/list")
+    resources = {resource["uri"]: resource for resource in listed["resources"]}
+    assert {"dbt://project", "dbt://run/latest"} <= set(resources), sorted(resources)
+    assert resources["dbt://project"]["title"] and resources["dbt://project"]["mimeType"] == "application/json"
+    templates = run_inspector(server_cmd, "--method", "resources/templates/list")
+    assert {"dbt://node/{name}", "dbt://run/{run_id}", "memory://{+key}"} <= {t["uriTemplate"] for t in templates["resourceTemplates"]}
+
+
+def test_inspector_lists_prompts(server_cmd: list[str]) -> None:
+    listed = run_inspector(server_cmd, "--method", "prompts/list")
+    prompts = {prompt["name"]: prompt for prompt in listed["prompts"]}
+    assert {"incremental_fact_table", "scd2_snapshot", "data_quality_suite", "recover_incremental_duplicates",
+            "recover_relationship_failures", "recover_source_freshness", "review_change"} <= set(prompts), sorted(prompts)
+    review = prompts["review_change"]
+    assert review["title"]
+    assert {arg["name"]: arg.get("required", False) for arg in review["arguments"]} == {
+        "model": True, "filepath": True, "select": False, "message": False}

@@ -19,6 +19,7 @@ from tools.dbt.inputs import (
     ToolInput,
 )
 from tools.dbt.results import DbtCommandResult, NodeResult
+from tools.dbt.runs import RunStore
 from tools.dbt.warnings import agent_warnings
 
 
@@ -29,6 +30,7 @@ class DbtCalls:
         self.ctx = ctx
         self.engine = ctx.engine
         self.history = RunHistory(ctx.settings.data_dir, ctx.engine.project_dir)
+        self.runs = RunStore(ctx.settings.data_dir, ctx.engine.project_dir)  # full results, read back as dbt://run/{id}
         self._deprecations_reported: set[str] = set()  # tools/dbt/warnings.py: each kind once per process
 
     @property
@@ -80,7 +82,7 @@ class DbtCalls:
         error = reply.payload.get("exception")
         success = reply.success and not any(n.failed for n in nodes)
         self.history.record(command, success, float(reply.payload.get("elapsed_s", 0.0)), [n.model_dump() for n in nodes])
-        return DbtCommandResult.of_nodes(
+        result = DbtCommandResult.of_nodes(
             command,
             nodes,
             success=success,
@@ -89,6 +91,10 @@ class DbtCalls:
             warnings=[redact(w) for w in warnings],
             error=error,
         )
+        # The whole result, every node in full (before any cut by the output budget), for the resource dbt://run/{id}.
+        full = result.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        result.run_id = self.runs.save({**full, "all_nodes": [n.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for n in nodes]})
+        return result
 
     async def _execution(self, command: list[str], inp: SelectionInput, progress: ProgressReporter, extra_args: list[str],
                          guard: bool = False) -> DbtCommandResult:

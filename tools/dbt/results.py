@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from mcp_types import ResourceLink
 from pydantic import BaseModel, Field
 
 from server.registration import ToolResult
@@ -182,6 +183,7 @@ class DbtCommandResult(ToolResult):
     error: dict[str, Any] | None = Field(default=None, description="An exception dbt raised after running nodes.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Command-specific output (docs paths, parse counts, authored files…).")
     note: str | None = Field(default=None, description="What a defining call (dbt_seed/dbt_snapshot with name) wrote.")
+    run_id: str | None = Field(default=None, description="The whole result: resource dbt://run/{run_id}.")
 
     @classmethod
     def of_nodes(cls, command: str, nodes: list[NodeResult], **fields: Any) -> DbtCommandResult:
@@ -229,6 +231,14 @@ class DbtCommandResult(ToolResult):
             for node in [n for n in self.nodes if n.compiled_sql][:3]:
                 lines.append(f"-- {node.unique_id} ({node.compiled_path})\n{node.compiled_sql.strip()}")
         return "\n".join(lines)
+
+    def extra_content(self) -> list[Any]:
+        """A result cut by the output budget ends with a link to the whole of it (a remote client cannot read a path on disk)."""
+        if not (self.truncated and self.run_id):
+            return []
+        return [ResourceLink(type="resource_link", uri=f"dbt://run/{self.run_id}", name=f"dbt-run-{self.run_id}",
+                             title=f"Full result of dbt {self.command}", mime_type="application/json",
+                             description="Every node in full, as this call returned it before the output budget cut it.")]
 
     def fit(self, limit_chars: int) -> DbtCommandResult:
         """Cut long texts; if the full nodes (failing first) still do not fit beside the passing names, keep the
