@@ -19,7 +19,6 @@ cheap (a cached index and a prefix scan) so a client can ask on every key press.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -37,6 +36,8 @@ from mcp_types import (
     PromptReference,
     ResourceTemplateReference,
 )
+
+from server.manifest import read_manifest
 
 log = logging.getLogger("dbt_ae_mcp.completion")
 
@@ -130,13 +131,9 @@ class ManifestCache:
 
     def _read(self, path: Path) -> ProjectIndex | None:
         try:
-            data = path.read_bytes()
-            try:
-                import orjson
-
-                manifest = orjson.loads(data)
-            except ImportError:
-                manifest = json.loads(data)
+            manifest = read_manifest(self.project_dir)
+            if manifest is None:
+                raise ValueError("no readable manifest")
             project = (manifest.get("metadata") or {}).get("project_name")
             return index_from_manifest(manifest, project)
         except (OSError, ValueError, AttributeError):

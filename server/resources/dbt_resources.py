@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
 from server.context import AppContext
+from server.manifest import read_manifest
 from server.resources import not_found
 
 log = logging.getLogger("dbt_ae_mcp.resources")
@@ -32,8 +32,6 @@ class DbtResources:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.root = ctx.engine.project_dir.resolve()
-        self._manifest: tuple[tuple[int, int] | None, dict[str, Any]] = (None, {})
-        self._lock = threading.Lock()
 
     # -- shared ------------------------------------------------------------------------------------------------
     def _columns(self) -> Any:
@@ -51,13 +49,10 @@ class DbtResources:
 
     def _raw_manifest(self) -> dict[str, Any]:
         """target/manifest.json as dbt wrote it (raw_code, config, descriptions), re-read when the file changes."""
-        path = self.root / "target" / "manifest.json"
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if self._manifest[0] != stamp:
-                self._manifest = (stamp, json.loads(path.read_text(encoding="utf-8")))
-            return self._manifest[1]
+        manifest = read_manifest(self.root)
+        if manifest is None:
+            raise FileNotFoundError(self.root / "target" / "manifest.json")
+        return manifest
 
     def _runs(self) -> Any:
         from tools.dbt.runs import RunStore

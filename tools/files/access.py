@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from server.errors import ToolFailure
+from server.manifest import read_manifest
 from tools.authoring.files import project_path
 from tools.authoring.project import ProjectLayout
 from tools.files.ignore import BUILD_DIRS
@@ -78,28 +77,14 @@ def dbt_file(rel: str, layout: ProjectLayout) -> str | None:
 
 
 class ManifestFiles:
-    """path -> the dbt resources it defines, from target/manifest.json (written by every parse), reloaded when it
-    changes. Never parses: a read tool does not wait behind dbt."""
+    """path -> the dbt resources it defines, from target/manifest.json (written by every parse; server/manifest.py
+    shares one parse per change). Never parses the project: a read tool does not wait behind dbt."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / "target" / "manifest.json"
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._data: dict[str, Any] = {}
+        self.root = root
 
     def _load(self) -> dict[str, Any] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        with self._lock:
-            if self._stamp != (st.st_mtime_ns, st.st_size):
-                try:
-                    self._data = json.loads(self.path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    return None
-                self._stamp = (st.st_mtime_ns, st.st_size)
-            return self._data
+        return read_manifest(self.root)
 
     def resources(self) -> dict[str, list[str]] | None:
         """posix path -> ['model:stg_orders', ...] of the root project, None without a manifest."""

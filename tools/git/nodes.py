@@ -5,13 +5,14 @@ a macro file into its `{% macro %}` blocks."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from server.manifest import read_manifest
 
 PROJECT_FILES = frozenset({"dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml", "profiles.yml"})
 FOLDERS = {"model-paths": ("model", ["models"]), "seed-paths": ("seed", ["seeds"]), "snapshot-paths": ("snapshot", ["snapshots"]),
@@ -120,10 +121,8 @@ class NodeIndex:
                 if isinstance(folder, str) and folder.strip("/. "):
                     folders.append((folder.strip("/") + "/", kind))
         index = cls(name, sorted(folders, key=lambda f: -len(f[0])))
-        manifest = project / "target" / "manifest.json"
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        data = read_manifest(project)
+        if data is None:
             return index
         index.from_manifest = True
         for group in ("nodes", "sources", "macros", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests", "seeds"):
