@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +42,18 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._init_lock = threading.Lock()
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL answers "database is locked" at once, without waiting, to a connection
+            # that races another one doing the same (two threads here, or two processes): one at a time, retried.
+            with self._init_lock:
+                _retry_locked(lambda: (db.execute("PRAGMA journal_mode=WAL"), db.executescript(SCHEMA)))
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
             self._local.db = db
         return db
 
@@ -84,3 +89,15 @@ class Journal:
 
     def count(self) -> int:
         return int(self._db().execute("SELECT count(*) FROM pending").fetchone()[0])
+
+
+def _retry_locked(step: Callable[[], object], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

@@ -184,3 +184,36 @@ def test_search_sees_another_process_writes_replaces_and_deletes(store: MemorySt
             assert "dbt-analytics-engineer/finance/stg-payments-fix" not in {h.key for h in store.search("stg_payments", 10, {}, None, None)}
     hits = store.search("snap_customers check strategy", 3, {}, None, None)
     assert hits[0].key == "dbt-analytics-engineer/shop/snapshot-note" and hits[0].keyword_score == 1.0
+
+
+def test_threads_opening_a_new_journal_together_never_see_locked(tmp_path: Path) -> None:
+    """A store call and the background indexer open the journal at once: switching a new file to WAL answered
+    "database is locked" without waiting to one of them (seen once in CI as memory_unavailable); 10 of 300 such
+    races failed before the fix."""
+    import threading
+
+    from memory.journal import Journal
+
+    failures: list[str] = []
+    for trial in range(80):
+        journal = Journal(tmp_path / f"j{trial}" / "journal.sqlite3")
+
+        def write(journal: Journal = journal) -> None:
+            try:
+                journal.append([("dbt-analytics-engineer/shop/x", "doc", {})])
+            except Exception as exc:
+                failures.append(f"append: {exc}")
+
+        def read(journal: Journal = journal) -> None:
+            try:
+                journal.take(1)
+            except Exception as exc:
+                failures.append(f"take: {exc}")
+
+        threads = [threading.Thread(target=step) for step in (write, read, write, read)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert journal.count() == 1
+    assert failures == []
