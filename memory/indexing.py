@@ -84,6 +84,17 @@ class StoreIndexing(StoreConnection):
             self._delete_ids(collection, expired["ids"])
         return len(expired["ids"])
 
+    def known_keys(self, limit: int = 2000) -> list[str]:
+        """Keys this process already holds (the search mirror, once built, and the journal): for completion, which
+        must never open Chroma or load the model. Empty until the store has warmed up."""
+        keys = self._mirror.ids() if self._mirror is not None else []
+        if self.journal is not None:
+            try:
+                keys += [row.id for row in self.journal.take(limit)]
+            except Exception:
+                pass
+        return sorted(set(keys))[:limit]
+
     def _delete_ids(self, collection: Any, ids: list[str]) -> None:
         collection.delete(ids=ids)
         if self._mirror is not None:

@@ -12,10 +12,10 @@ class MemoryMetadata(StrictInput):
                      examples=["dbt-analytics-engineer/shop/fct-orders-config"])
     namespace: str | None = Field(default=None, description="Free grouping.")
     layer: str | None = Field(default=None, description="short_term (24 h), mid_term (30 d), long_term (default).")
-    category: str | None = Field(default=None, description="e.g. model-config, testing-pattern, failure-fix.")
+    category: str | None = Field(default=None, description="e.g. testing-pattern.")
     project: str | None = Field(default=None, description="dbt project.")
     agent: str | None = Field(default=None, description="Who learned it.")
-    intent: str | None = Field(default=None, description="Why it was stored.")
+    intent: str | None = Field(default=None, description="Why stored.")
 
 
 class MemoryItem(StrictInput):
@@ -24,15 +24,15 @@ class MemoryItem(StrictInput):
 
 
 class StoreInput(StrictInput):
-    text: str | None = Field(default=None, description="What to remember (with metadata).")
+    text: str | None = Field(default=None, description="Use with metadata.")
     metadata: MemoryMetadata | None = Field(default=None, description="Key and metadata.")
-    key: str | None = Field(default=None, description="Short form: the key (with value).")
-    value: str | None = Field(default=None, description="Short form: the text (with key).")
+    key: str | None = Field(default=None, description="Short form: key (with value).")
+    value: str | None = Field(default=None, description="Short form: text (with key).")
     items: list[MemoryItem] | None = Field(default=None, description="Batch form.")
 
 
 class Filters(StrictInput):
-    key: str | None = Field(default=None, description="Key; '*' matches one segment.")
+    key: str | None = Field(default=None, description="'*' matches one segment.")
     namespace: str | None = Field(default=None, description="Exact namespace.")
     layer: str | None = Field(default=None, description="short_term, mid_term or long_term.")
     category: str | None = Field(default=None, description="Exact category.")
@@ -41,27 +41,27 @@ class Filters(StrictInput):
 
 
 class SearchInput(StrictInput):
-    query: str = Field(description="What to look for, in words or dbt names.", examples=["incremental model with merge strategy"])
-    limit: int = Field(default=5, ge=1, le=50, description="Most hits to return.")
+    query: str = Field(description="Words or dbt names.", examples=["incremental model with merge strategy"])
+    limit: int = Field(default=5, ge=1, le=50, description="Most hits.")
     filters: Filters | None = Field(default=None, description="Key pattern and metadata.")
     min_score: float | None = Field(default=None, description="Drop hits below (cosine + 0.35 x name match).")
 
 
 class RetrieveInput(StrictInput):
-    key: str = Field(description="An exact key, or a pattern with '*' segments.", examples=["dbt-analytics-engineer/*/testing-patterns"])
+    key: str = Field(description="Key or pattern, e.g. 'dbt-analytics-engineer/*/testing-patterns'.", examples=["dbt-analytics-engineer/*/testing-patterns"])
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
-    limit: int = Field(default=20, ge=1, le=200, description="Most memories per page (sorted by key).")
+    limit: int = Field(default=20, ge=1, le=200, description="Page size; sorted by key.")
 
 
 class DeleteInput(StrictInput):
-    key: str = Field(description="An exact key, or a pattern with '*' segments.")
+    key: str = Field(description="Exact key or pattern with '*' segments.")
     dry_run: bool = Field(default=True, description="Only list what would go.")
 
 
 class ListInput(StrictInput):
     filters: Filters | None = Field(default=None, description="Metadata filters.")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
-    limit: int = Field(default=50, ge=1, le=500, description="Most keys per page.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 class StatsInput(StrictInput):

@@ -43,6 +43,10 @@ class MemoryService:
         except Exception as exc:  # reported by the first call that needs the store
             log.warning("memory warm-up failed: %s", exc)
 
+    def opened(self) -> "MemoryStore | None":
+        """The store if this process has opened it, without opening it."""
+        return self._store
+
     def get(self) -> "MemoryStore":
         with self._lock:
             if self._store is None:

@@ -13,18 +13,16 @@ from server.context import AppContext
 from server.registration import ToolSpec, register_tools
 
 TOOLS = [
-    ToolSpec("memory_store", "Remember what was learned under a key '{agent}/{project}/{data_type}' (same key replaces). Secrets "
-                             "are redacted. Batch with items.",
-             StoreInput, StoreResult, "store", EDITS, True),
-    ToolSpec("vector_search", "Find memories by meaning and exact dbt names (hybrid); filter by key pattern, namespace, layer, "
-                              "category, project, agent.", SearchInput, MemoriesResult, "search", READ_ONLY, False),
-    ToolSpec("memory_retrieve", "Get memories by exact key or pattern with '*' segments, e.g. 'dbt-analytics-engineer/*/testing-patterns'.",
-             RetrieveInput, MemoriesResult, "retrieve", READ_ONLY, False),
-    ToolSpec("memory_delete", "Delete memories by key or pattern; dry_run (default true) lists what would go.",
-             DeleteInput, DeleteResult, "delete", REPLACES, True),
-    ToolSpec("memory_list", "List stored memory keys with metadata, paginated.", ListInput, KeyListResult, "list", READ_ONLY, False),
-    ToolSpec("memory_stats", "Counts by layer and project, the embedding model, and where the store is.",
-             StatsInput, StatsResult, "stats", READ_ONLY, False),
+    ToolSpec("memory_store", "Store a memory; same key replaces, secrets redacted.",
+             StoreInput, StoreResult, "store", EDITS, True, title="Store Memory"),
+    ToolSpec("vector_search", "Find memories by meaning and exact dbt names (hybrid).", SearchInput, MemoriesResult, "search", READ_ONLY, False, title="Search Memories"),
+    ToolSpec("memory_retrieve", "Get memories by key or '*' pattern, paginated.",
+             RetrieveInput, MemoriesResult, "retrieve", READ_ONLY, False, title="Retrieve Memories"),
+    ToolSpec("memory_delete", "Delete memories by key or pattern; dry_run (default) only lists.",
+             DeleteInput, DeleteResult, "delete", REPLACES, True, title="Delete Memories"),
+    ToolSpec("memory_list", "List memory keys with metadata, paginated.", ListInput, KeyListResult, "list", READ_ONLY, False, title="List Memories"),
+    ToolSpec("memory_stats", "Counts by layer and project, embedding model, store path.",
+             StatsInput, StatsResult, "stats", READ_ONLY, False, title="Memory Stats"),
 ]
 
 
@@ -34,4 +32,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
         service.start_background()
     tools = MemoryTools(service, ctx.settings.memory_max_chars)
     return register_tools(app, TOOLS, lambda spec: getattr(tools, spec.method), read_only=ctx.settings.read_only,
-                          token_budget=ctx.token_budget)
+                          token_budget=ctx.token_budget, toolset="memory")

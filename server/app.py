@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from functools import partial
 from importlib import import_module
 
@@ -29,6 +30,7 @@ TOOLSET_MODULES = {
     "files": "tools.files.tools",
     "git": "tools.git.tools",
     "memory": "memory.tools",
+    "delegation": "tools.delegation.tools",
 }
 
 INSTRUCTIONS = """dbt-ae-mcp: the toolkit of a senior dbt analytics engineer for one dbt project.
@@ -66,9 +68,12 @@ def build_app(settings: Settings) -> tuple[MCPServer, AppContext]:
                     **auth_options(settings))
     for toolset in settings.toolsets:  # registered on the first tools/list or tools/call: initialize needs no tool
         app.defer(partial(_register_toolset, app, ctx, toolset, TOOLSET_MODULES[toolset]))
+    if settings.auto_escalate_to:
+        ctx.run_listeners.append(partial(_auto_escalate, ctx))
     register_resources(app, ctx)  # dbt://, memory:// (server/resources/): cheap, their readers import what they need
     register_prompts(app, settings.toolsets, settings.read_only)  # plain text templates (server/prompts/): no toolset imported
-    install_completion(app, settings.project_dir)  # completion/complete for prompt and resource-template arguments
+    completion = install_completion(app, settings.project_dir)  # completion/complete for prompt and template arguments
+    ctx.shared("completion", lambda: completion)
     return app, ctx
 
 
@@ -76,6 +81,17 @@ def _register_toolset(app: ToolServer, ctx: AppContext, toolset: str, module_nam
     """Import a toolset (its services, inputs and results) and register its tools."""
     names = import_module(module_name).register(app, ctx)
     log.debug("toolset %s: %s", toolset, ", ".join(names))
+
+
+def _auto_escalate(ctx: AppContext, command: str, nodes: list[dict], run_id: str | None) -> list[str]:
+    """The opt-in setting auto_escalate_to: each failing test of a dbt_build/dbt_test escalates once (tools/delegation)."""
+    from tools.delegation.escalation import auto_escalate
+    from tools.delegation.service import task_store
+
+    assert ctx.settings.auto_escalate_to
+    opened = auto_escalate(task_store(ctx), to_agent=ctx.settings.auto_escalate_to, from_agent=ctx.settings.agent_name,
+                           command=command, nodes=nodes, run_id=run_id, project_dir=ctx.settings.project_dir)
+    return [f"task {t.id} ({t.title}) -> {t.to_agent}" for t in opened]
 
 
 def _version() -> str:
@@ -91,6 +107,8 @@ async def serve(settings: Settings) -> None:
     """Run the server on stdio (default) or streamable HTTP; the dbt worker starts in the background at once."""
     app, ctx = build_app(settings)
     ctx.serving = True
+    # A big project's manifest takes ~0.2 s to read: read it now, so the first completion answers in milliseconds.
+    threading.Thread(target=ctx.existing("completion").get, name="completion-warm-up", daemon=True).start()
     if {"dbt", "authoring", "quality", "lineage", "files"} & set(settings.toolsets):
         ctx.engine.start()
     try:

@@ -26,7 +26,8 @@ def load_settings(ns: argparse.Namespace):
     from server.settings import Settings
 
     keys = ["project_dir", "profiles_dir", "target", "data_dir", "log_level", "toolsets", "read_only", "http", "timeout_seconds", "memory_dir", "memory_url", "memory_model",
-            "http_token", "http_token_file", "http_allowed_origins", "http_allowed_hosts", "allow_sql_in_jinja", "preview_any_relation", "allow_push"]
+            "http_token", "http_token_file", "http_allowed_origins", "http_allowed_hosts", "allow_sql_in_jinja", "preview_any_relation", "allow_push",
+            "agent_name", "auto_escalate_to"]
     overrides = _overrides(ns, keys)
     token_flags = [key for key in ("http_token", "http_token_file") if key in overrides]
     if len(token_flags) == 1:  # a flag beats the env var of the other token source
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--preview-any-relation", action="store_true",
                        help="let dbt_show read relations that are not models, seeds, snapshots or sources of the project")
     serve.add_argument("--allow-push", action="store_true", help="register git_push (never --force); ignored with --read-only")
+    serve.add_argument("--agent-name", help="the agent this server acts as in delegations (default: dbt-analytics-engineer)")
+    serve.add_argument("--auto-escalate-to", metavar="AGENT",
+                       help="escalate each test failing in dbt_build/dbt_test to AGENT, once until it passes again")
     serve.add_argument("--timeout-seconds", type=float, help="default timeout of a dbt call")
     serve.add_argument("--memory-dir", help="on-disk memory store (default: DATA_DIR/memory)")
     serve.add_argument("--memory-url", help="use a `chroma run` server at this URL for memories")

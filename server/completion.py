@@ -212,6 +212,13 @@ def complete_selector(index: ProjectIndex, value: str) -> list[str]:
 ValuesFor = Callable[[str], list[str]]  # typed value -> suggestions, for data the ProjectIndex does not hold
 PROMPT_ARGUMENTS: dict[tuple[str, str], str] = {}  # (prompt name, argument) -> kind
 TEMPLATE_ARGUMENTS: dict[tuple[str, str], str | ValuesFor] = {}  # (URI template, argument) -> kind or own function
+KIND_VALUES: dict[str, ValuesFor] = {}  # kinds answered from data the ProjectIndex does not hold (agent names)
+
+
+def register_kind(kind: str, values: ValuesFor) -> None:
+    """Complete every argument of `kind` (prompt or template) with `values(typed) -> suggestions`, which must answer
+    in milliseconds."""
+    KIND_VALUES[kind] = values
 
 
 def register_prompt_arguments(prompt: str, kinds: dict[str, str]) -> None:
@@ -234,6 +241,8 @@ def complete(cache: ManifestCache, ref: PromptReference | ResourceTemplateRefere
         kind = PROMPT_ARGUMENTS.get((ref.name, argument.name))
     else:
         kind = TEMPLATE_ARGUMENTS.get((ref.uri, argument.name))
+    if isinstance(kind, str) and kind in KIND_VALUES:
+        kind = KIND_VALUES[kind]
     if callable(kind):
         values = list(kind(argument.value or ""))
     elif (fn := COMPLETERS.get(kind or "")) is not None:

@@ -11,6 +11,9 @@ from tools.dbt.engine.engine import DbtEngine
 
 T = TypeVar("T")
 
+# Called after every dbt call with (command, every node as a dict, run_id); returns lines to add to the result.
+RunListener = Callable[[str, list[dict[str, Any]], "str | None"], list[str]]
+
 
 @dataclass
 class AppContext:
@@ -18,10 +21,15 @@ class AppContext:
     engine: DbtEngine
     serving: bool = False  # set by serve(): a process that answers clients warms slow services up in the background
     _shared: dict[str, Any] = field(default_factory=dict)
+    run_listeners: list[RunListener] = field(default_factory=list)  # e.g. auto-escalation (server/app.py)
 
     @property
     def token_budget(self) -> int:
         return self.settings.output_budget_tokens
+
+    def existing(self, name: str) -> Any:
+        """A shared object if something already made it, else None (never makes it)."""
+        return self._shared.get(name)
 
     def shared(self, name: str, factory: Callable[[], T]) -> T:
         """One object per app for services several toolsets use (e.g. the authoring service and its write lock)."""

@@ -13,7 +13,13 @@ from typing import Annotated, Any, TypeVar
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import ToolManager
-from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    Icon,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError
 
@@ -217,6 +223,19 @@ class ToolServer(MCPServer):
                                         "annotations": compact_annotations(tool.annotations)})
                 for tool in await super().list_tools()]
 
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None) -> Any:
+        """An unknown prompt is the client's mistake: -32602 with a code and a hint (the SDK answers 'Internal error')."""
+        if self._prompt_manager.get_prompt(name) is None:
+            from mcp.shared.exceptions import MCPError
+            from mcp_types import INVALID_PARAMS
+
+            known = [p.name for p in self._prompt_manager.list_prompts()]
+            guess = closest(name, known)
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown prompt {_quoted(name)}" + (f"; did you mean {guess!r}?" if guess else ""),
+                           data={"code": "prompt_not_found", "hint": "prompts/list shows this server's prompts; --toolsets and "
+                                 "--read-only choose which are listed.", **({"did_you_mean": guess} if guess else {})})
+        return await super().get_prompt(name, arguments, context)
+
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Context[Any, Any] | None = None) -> CallToolResult | InputRequiredResult:
         schemas = await self._input_schemas()
@@ -261,6 +280,8 @@ def add_tool(
     handler: Callable[[InputT, ProgressReporter], Awaitable[ToolResult]],
     annotations: ToolAnnotations,
     token_budget: int,
+    title: str | None = None,
+    icons: list[Icon] | None = None,
 ) -> None:
     """Register `handler` as tool `name`, with the input model's fields as the tool's flat arguments."""
 
@@ -291,6 +312,8 @@ def add_tool(
         extra: dict[str, Any] = {"description": field.description}
         if field.examples:
             extra["examples"] = field.examples
+        if isinstance(field.json_schema_extra, dict):
+            extra["json_schema_extra"] = field.json_schema_extra
         field_type = field.annotation
         if field_type == (str | None):
             # The SDK JSON-decodes string arguments of any type but plain `str`: text that looks like JSON must stay text.
@@ -304,7 +327,7 @@ def add_tool(
     tool_fn.__signature__ = inspect.Signature(params, return_annotation=return_annotation)  # type: ignore[attr-defined]
     tool_fn.__annotations__ = annotations_map
     tool_fn.__name__ = name
-    app.add_tool(tool_fn, name=name, description=description, annotations=annotations)
+    app.add_tool(tool_fn, name=name, title=title, description=description, annotations=annotations, icons=icons)
 
 
 @dataclass(frozen=True)
@@ -318,17 +341,23 @@ class ToolSpec:
     method: str  # the handler: this method of the toolset's service, called as (input, progress)
     annotations: ToolAnnotations
     writes: bool  # left out in read-only mode
+    title: str | None = None  # for people: clients show it in their tool lists and approval prompts
 
 
 def register_tools(app: MCPServer, specs: list[ToolSpec], handler_for: Callable[[ToolSpec], Any], *, read_only: bool,
-                   token_budget: int, annotations_for: Callable[[ToolSpec], ToolAnnotations] | None = None) -> list[str]:
-    """Register a toolset's table; in read-only mode the rows that write are left out. Returns the registered names."""
+                   token_budget: int, annotations_for: Callable[[ToolSpec], ToolAnnotations] | None = None,
+                   toolset: str | None = None) -> list[str]:
+    """Register a toolset's table; in read-only mode the rows that write are left out. Returns the registered names.
+    Every tool of a toolset carries the toolset's icon (server/icons.py)."""
+    from server.icons import toolset_icon
+
+    icons = [toolset_icon(toolset)] if toolset else None
     names = []
     for spec in specs:
         if read_only and spec.writes:
             continue
         add_tool(app, name=spec.name, description=spec.description, input_model=spec.input_model, output_model=spec.output_model,
                  handler=handler_for(spec), annotations=annotations_for(spec) if annotations_for else spec.annotations,
-                 token_budget=token_budget)
+                 token_budget=token_budget, title=spec.title, icons=icons)
         names.append(spec.name)
     return names

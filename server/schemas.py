@@ -25,14 +25,19 @@ def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
     for shape in [out, *(out.get("$defs") or {}).values()]:
         properties = shape.get("properties") or {}
         for name in SELF_EXPLANATORY & set(properties):
-            properties[name] = {k: v for k, v in properties[name].items() if k != "description"}
+            if properties[name].get(KEEP_DESCRIPTION):  # a field that shares a common name but means something else
+                properties[name] = {k: v for k, v in properties[name].items() if k != KEEP_DESCRIPTION}
+            else:
+                properties[name] = {k: v for k, v in properties[name].items() if k != "description"}
     return out
 
 
 _DROP = {"title", "examples"}
+# Field(json_schema_extra={KEEP_DESCRIPTION: True}): keep the description of a SELF_EXPLANATORY name.
+KEEP_DESCRIPTION = "x-keep-description"
 # Arguments whose name says all a model needs (dbt's own flags and the server's common ones): no description.
 SELF_EXPLANATORY = frozenset({"target", "vars", "threads", "fail_fast", "timeout_seconds", "dry_run", "description",
-                              "exclude", "selector", "full_refresh", "resource_types", "cursor"})
+                              "exclude", "selector", "full_refresh", "resource_types", "cursor", "id"})
 
 
 def _strip(node: Any, in_properties: bool = False) -> Any:

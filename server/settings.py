@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     memory_max_chars: int = Field(default=16000, ge=100, description="Largest memory text, in characters.")
     allow_sql_in_jinja: bool = Field(default=False, description="Let Jinja an agent sends run statements (run_query, statement, adapter.execute, modules, hooks). Ignored with read_only.")
     preview_any_relation: bool = Field(default=False, description="Let dbt_show read relations that are not models, seeds, snapshots or sources of the project.")
+    agent_name: str = Field(default="dbt-analytics-engineer", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                            description="The agent this server acts as: the sender of its delegations and escalations.")
+    auto_escalate_to: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Agent that gets an escalation for each test failing in dbt_build/dbt_test, once until it passes again. Off when unset.")
     allow_push: bool = Field(default=False, description="Register git_push (pushes a branch to a remote; never --force). Ignored with read_only.")
 
     @property

@@ -272,13 +272,15 @@ def test_read_only_mode_registers_no_writers(tmp_path: Path) -> None:
     assert {"sql_lint", "analyze_file", "project_check"} <= names
     assert not names & {"file_write", "file_edit", "node_rename", "node_delete", "model_update", "node_properties"} and {"project_files", "file_read", "file_search"} <= names
     assert not names & {"git_commit", "git_push"} and {"git_status", "git_diff", "git_log"} <= names
+    # tasks live in the server's data dir, not the project or the warehouse: a read-only agent still coordinates
+    assert {"agent_delegate", "agent_escalate", "task_list", "task_claim", "task_update", "task_get"} <= names
     dbt_only, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data", toolsets="dbt"))
     assert len(asyncio.run(dbt_only.list_tools())) == 14
     full, _ = build_app(Settings(project_dir=tmp_path, data_dir=tmp_path / "data"))
     tools = {tool.name: tool for tool in asyncio.run(full.list_tools())}
     git = {name for name in tools if name.startswith("git_")}  # git_push only with --allow-push
     assert git == {"git_status", "git_diff", "git_log", "git_commit"}
-    assert len(tools) == 50  # 14 dbt + 7 authoring + 5 quality + 5 lineage + 9 files + 4 git + 6 memory
+    assert len(tools) == 56  # 14 dbt + 7 authoring + 5 quality + 5 lineage + 9 files + 4 git + 6 memory + 6 delegation
     for tool in tools.values():
         assert tool.annotations is not None and (tool.annotations.open_world_hint is False or tool.name == "dbt_package")
         assert tool.output_schema is not None

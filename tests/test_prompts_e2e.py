@@ -70,7 +70,7 @@ def sample_arguments(prompt: Any) -> dict[str, str]:
               "relation": "raw.customers", "filepath": "models/marts/fct_orders.sql", "select": "source:raw",
               "layer": "marts", "parent": "dim_customers", "column": "customer_id", "primary_key": "order_id",
               "message": "fct_orders: add order_total", "updated_at": "updated_at", "strategy": "timestamp",
-              "incremental_strategy": "merge", "as_of": "2025-10-01"}
+              "incremental_strategy": "merge", "as_of": "2025-10-01", "upstream_agent": "data-pipeline-engineer"}
     return {arg.name: values[arg.name] for arg in prompt.arguments}
 
 
@@ -111,6 +111,9 @@ async def test_prompts_list_render_and_name_only_registered_tools(built_shop: Pa
             await client.get_prompt("review_change", {"model": "fct_orders"})
         with pytest.raises(MCPError, match="unknown argument.*'selct'"):
             await client.get_prompt("review_change", {"model": "fct_orders", "filepath": "x.sql", "selct": "x"})
+        with pytest.raises(MCPError, match="unknown prompt 'review_chnage'; did you mean 'review_change'") as unknown:
+            await client.get_prompt("review_chnage", {})
+        assert unknown.value.data["code"] == "prompt_not_found" and "prompts/list" in unknown.value.data["hint"]
 
 
 @pytest.mark.parametrize(("settings", "expected"), [

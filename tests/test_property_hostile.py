@@ -248,6 +248,12 @@ BASES: dict[str, list[dict[str, Any]]] = {
     "git_diff": [{"paths": ["models"]}, {"staged": True}],
     "git_log": [{"path": "models/marts/fct_orders.sql", "limit": 3}],
     "git_commit": [{"message": "hyp commit", "paths": ["models"]}, {"message": "hyp commit", "paths": ["models/marts/fct_orders.sql"]}],
+    "agent_delegate": [{"to_agent": "sql-database-specialist", "task": "Optimize fct_orders", "related_nodes": ["fct_orders"]}],
+    "agent_escalate": [{"subject": "orders late", "severity": "high", "run_id": "latest"}],
+    "task_list": [{"agent": "sql-database-specialist"}, {"status": "open", "kind": "escalation"}],
+    "task_claim": [{"id": 1, "agent": "cicd-engineer", "lease_seconds": 60}],
+    "task_update": [{"id": 1, "status": "done", "agent": "cicd-engineer", "result": "done"}, {"id": 1, "note": "looking"}],
+    "task_get": [{"id": 1}],
 }
 # Free-form objects (vars, config, rows, ...) by argument name.
 PLAUSIBLE_OBJECTS: dict[str, list[dict[str, Any]]] = {
@@ -429,6 +435,7 @@ class NoReply(BaseException):
 
 # Inputs this test found that broke the contract, replayed first on every run (each was minimal when found).
 REGRESSIONS = [
+    Call("task_get", {"id": 2**63}),  # internal_error: OverflowError, an id SQLite cannot hold
     Call("sql_fix", {"sql": "{{"}),  # internal_error: sqlfluff's AssertionError on Jinja it cannot render
     Call("dbt_macro", {"name": "a" * 300, "body": "select 1", "timeout_seconds": DBT_TIMEOUT_S}),  # OSError ENAMETOOLONG
     Call("dbt_model", {"name": "fct_" + "a" * 300, "layer": "marts", "sql": "select 1 as x", "timeout_seconds": DBT_TIMEOUT_S}),
@@ -676,7 +683,8 @@ def error_problem(payload: dict[str, Any] | None) -> str | None:
 
 
 def test_hostile_calls_from_every_schema(server: Server) -> None:
-    expected_tools = {"dbt_build", "dbt_show", "dbt_model", "sql_lint", "model_lineage", "memory_store", "git_commit", "git_push"}
+    expected_tools = {"dbt_build", "dbt_show", "dbt_model", "sql_lint", "model_lineage", "memory_store", "git_commit", "git_push",
+                      "agent_delegate", "task_claim"}
     assert expected_tools <= set(server.tools), sorted(server.tools)
     state = {"files": tree_state(server.project), "outside": tree_state(server.outside), "memories": server.memories()}
     allowed_here = {server.project.name, server.data_dir.name}
@@ -713,7 +721,11 @@ def test_hostile_calls_from_every_schema(server: Server) -> None:
         assert tree_state(server.outside) == state["outside"], f"{call!r} changed the folder outside the project"
         assert not stray_files(server.project.parent, allowed_here), f"{call!r} wrote {stray_files(server.project.parent, allowed_here)}"
 
-    for found in reversed(REGRESSIONS + GIT_CASES + NODE_CASES):  # replayed first, in this order
+    # Every tool at least once, whatever the draws reach (57 tools in 1,000 draws missed one): its first plausible call.
+    every_tool = [Call(name, {**BASES[name][0]} if name in BASES else
+                       {"select": NARROW[0]} if name in WHOLE_PROJECT and "select" in server.tools[name].get("properties", {}) else {})
+                  for name in sorted(server.tools)]
+    for found in reversed(REGRESSIONS + GIT_CASES + NODE_CASES + every_tool):  # replayed first, in this order
         one_call = example(call=found)(one_call)
     one_call()
     assert HOSTILE_STATS["calls"] >= EXAMPLES

@@ -20,8 +20,10 @@ from mcp.server.mcpserver.prompts.base import (
     UserMessage,
 )
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, Icon
+from mcp_types import INVALID_PARAMS
 from pydantic import Field
+
+from server.icons import icon_for
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,6 @@ class PromptSpec:
         values = {name: value or Template(arg.default).safe_substitute(given)
                   for arg in self.args for name, value in [(arg.name, given[arg.name])]}
         return Template(self.text).substitute(values).strip()
-
-
-def icon_for(badge: str) -> Icon:
-    """A small SVG badge as a data: URI (no network fetch, no file)."""
-    from urllib.parse import quote
-
-    svg = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'><rect width='32' height='32' rx='6' fill='#ff694b'/>"
-           f"<text x='16' y='21' font-family='DejaVu Sans,sans-serif' font-size='13' font-weight='bold' fill='#fff' "
-           f"text-anchor='middle'>{badge}</text></svg>")
-    return Icon(src="data:image/svg+xml," + quote(svg), mime_type="image/svg+xml", sizes=["any"])
 
 
 class TemplatePrompt(Prompt):

@@ -191,8 +191,10 @@ SOURCE_FRESHNESS = PromptSpec(
     args=(
         Arg("select", "Which sources to check, e.g. source:raw or source:raw.orders; all sources when omitted.",
             default="source:*", kind="selector"),
+        Arg("upstream_agent", "Who owns the loads upstream; data-pipeline-engineer when omitted.",
+            default="data-pipeline-engineer", kind="agent"),
     ),
-    toolsets=frozenset({"dbt", "authoring", "files", "memory"}),
+    toolsets=frozenset({"dbt", "authoring", "files", "delegation"}),
     writes=True,
     icon="D3",
     text="""
@@ -204,9 +206,10 @@ Source freshness fails for `${select}`. Find out why before changing anything:
    with `file_search(pattern="loaded_at_field")`), then
    `dbt_show(sql="select max(<loaded_at_field>), count(*) from {{ source('<source>', '<table>') }}")`. A column that
    is never updated, or in another time zone, makes a fresh table look stale.
-3. If the data is really late, the cause is upstream: record it for the pipeline owner (the data-pipeline-engineer)
-   with `memory_store(key="dbt-analytics-engineer/<project>/freshness-incident", value="<source>.<table> stale since
-   <max loaded_at>; thresholds <warn>/<error>")`, and do not loosen thresholds to hide it.
+3. If the data is really late, the cause is upstream: hand it to the pipeline's owner with
+   `agent_delegate(to_agent="${upstream_agent}", task="Check the upstream load of <source>.<table>: stale since
+   <max loaded_at>", context="thresholds <warn>/<error>; loaded_at_field <column>", priority="high",
+   related_nodes=["<source>.<table>"])`, follow it with `task_get(id=<its id>)`, and do not loosen thresholds to hide it.
 4. If the thresholds are tighter than the load schedule (e.g. a daily load with error_after 12 hours), change them with
    `dbt_source(name="<source>", freshness={"warn_after": {"count": 12, "period": "hour"}, "error_after": {"count": 24,
    "period": "hour"}}, dry_run=true)`, then with dry_run=false.

@@ -1,5 +1,5 @@
 """The project as MCP resources (issue 16 item 3): `dbt://project`, `dbt://node/{name}`, `dbt://run/latest`,
-`dbt://run/{run_id}` and `memory://{+key}`.
+`dbt://run/{run_id}`, `memory://{+key}` and `task://{id}`; completion for their arguments.
 
 Registered by build_app with the SDK's decorators: cheap, no toolset imported. Each reader imports what it needs (the
 lineage graph, the column service, the memory store) when a client first reads it, so start-up stays light
@@ -60,12 +60,12 @@ def register_resources(app: MCPServer, ctx: AppContext) -> list[str]:
             return dbt.run(run_id)
 
         added += ["dbt://project", "dbt://node/{name}", "dbt://run/latest", "dbt://run/{run_id}"]
-        from server.completion import register_template_argument
+        from server.completion import matching, register_template_argument
+        from tools.dbt.runs import RunStore
 
+        runs = RunStore(ctx.settings.data_dir, ctx.settings.project_dir)
         register_template_argument("dbt://node/{name}", "name", "node")  # models, seeds, snapshots, sources by name
-        # TODO(lead): complete dbt://run/{run_id} (RunStore(data_dir, project_dir).ids(), newest first) and
-        # memory://{+key} (keys need the memory store: Chroma, too slow per key press unless cached): both need data
-        # a completer `(index, value)` does not get; server/completion.py's COMPLETERS would need the app context.
+        register_template_argument("dbt://run/{run_id}", "run_id", lambda value: matching(reversed(runs.ids()), value))
     if "memory" in ctx.settings.toolsets:
         from server.resources.memory_resource import read_memory
 
@@ -76,6 +76,28 @@ def register_resources(app: MCPServer, ctx: AppContext) -> list[str]:
             return await read_memory(ctx, key)
 
         added.append("memory://{+key}")
+        from server.completion import matching, register_template_argument
+        from server.resources.memory_resource import known_keys
+
+        register_template_argument("memory://{+key}", "key", lambda value: matching(known_keys(ctx), value))
+    if "delegation" in ctx.settings.toolsets:
+        from server.icons import toolset_icon
+        from server.resources.task_resource import agent_names, read_task, task_ids
+
+        @app.resource("task://{id}", name="task", title="Task", mime_type=JSON, icons=[toolset_icon("delegation")],
+                      description="One delegated or escalated task with its notes, e.g. task://3.")
+        async def task(id: str) -> str:
+            return await read_task(ctx, id)
+
+        added.append("task://{id}")
+        from server.completion import (
+            matching,
+            register_kind,
+            register_template_argument,
+        )
+
+        register_template_argument("task://{id}", "id", lambda value: matching(task_ids(ctx), value))
+        register_kind("agent", lambda value: matching(agent_names(ctx), value))
     return added
 
 

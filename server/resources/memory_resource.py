@@ -29,3 +29,11 @@ async def read_memory(ctx: AppContext, key: str) -> str:
         raise not_found("memory_not_found", f"No memory with key {str(parsed)!r} (or it has expired).",
                         "Call memory_list for stored keys, or memory_retrieve with a '*' pattern.")
     return json.dumps({"key": memory.key, "text": memory.text, "metadata": dict(memory.metadata)}, indent=1, default=str)
+
+
+def known_keys(ctx: AppContext) -> list[str]:
+    """Memory keys for completion, from what this process already holds: never opens the store or loads the model
+    (a key press must answer in milliseconds), so nothing until the memory toolset has warmed up or been used."""
+    service = ctx.existing("memory")
+    store = service.opened() if service is not None else None
+    return store.known_keys() if store is not None else []

@@ -17,21 +17,20 @@ from tools.authoring.results import AuthoringResult
 from tools.authoring.service import AuthoringService
 
 TOOLS = [
-    ToolSpec("dbt_model", "Create a model in models/<layer>/ with its YAML; layering and naming enforced. From sql, or columns "
-                          "+ from_source/from_ref. Validated by dbt and a zero-row query; rolled back on failure.",
-     ModelInput, AuthoringResult, "model", CREATES, True),
-    ToolSpec("incremental_model", "Create an incremental model (merge, append, delete+insert) with an is_incremental() filter on "
-                                  "updated_at and a tested unique_key. Validated by dbt; dry_run shows the diff.", IncrementalInput, AuthoringResult, "incremental_model", CREATES, True),
-    ToolSpec("dbt_source", "Define or extend a source (schema, tables, loaded_at_field, freshness) in the sources YAML, keeping "
-                           "comments. Validated by dbt.", SourceInput, AuthoringResult, "source", EDITS, True),
-    ToolSpec("dbt_macro", "Create a macro file and its properties entry (description, arguments). Proved by a dbt parse.", MacroInput, AuthoringResult, "macro", CREATES, True),
-    ToolSpec("data_quality_test", "Add tests to a model or its columns (unique, not_null, accepted_values, relationships, "
-                                  "accepted_range, not_constant, unique_combination_of_columns, recency, equal_rowcount).",
-     DataQualityInput, AuthoringResult, "data_quality_test", EDITS, True),
-    ToolSpec("exposure_define", "Define an exposure (dashboard, notebook, analysis, ml, application) with its models, owner, maturity "
-                                "and url.", ExposureInput, AuthoringResult, "exposure", EDITS, True),
-    ToolSpec("dbt_package", "Add a package to packages.yml (hub name+version, git+revision, or local) and run dbt deps; put back "
-                            "if the install fails.", PackageInput, AuthoringResult, "package", INSTALLS, True),
+    ToolSpec("dbt_model", "Create a model + YAML in models/<layer>/ (naming, layering enforced); validated by dbt, else rolled back.",
+     ModelInput, AuthoringResult, "model", CREATES, True, title="Create dbt Model"),
+    ToolSpec("incremental_model", "Create an incremental model: is_incremental() on updated_at, tested unique_key; validated by dbt.",
+     IncrementalInput, AuthoringResult, "incremental_model", CREATES, True, title="Incremental Model"),
+    ToolSpec("dbt_source", "Define or extend a source in its YAML, comments kept; validated by dbt.",
+     SourceInput, AuthoringResult, "source", EDITS, True, title="Define dbt Source"),
+    ToolSpec("dbt_macro", "Create a macro file and its properties entry; checked by dbt parse.",
+     MacroInput, AuthoringResult, "macro", CREATES, True, title="Create dbt Macro"),
+    ToolSpec("data_quality_test", "Add tests to a model or its columns (unique, not_null, accepted_values, relationships, accepted_range, not_constant).",
+     DataQualityInput, AuthoringResult, "data_quality_test", EDITS, True, title="Add Data Tests"),
+    ToolSpec("exposure_define", "Define an exposure: what consumes which models.",
+     ExposureInput, AuthoringResult, "exposure", EDITS, True, title="Define Exposure"),
+    ToolSpec("dbt_package", "Add a package to packages.yml and run dbt deps; reverted if the install fails.",
+     PackageInput, AuthoringResult, "package", INSTALLS, True, title="Add dbt Package"),
 ]
 
 
@@ -39,7 +38,7 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
     """Every authoring tool writes files, so none is registered in read-only mode."""
     service = ctx.shared("authoring", lambda: AuthoringService(ctx))
     return register_tools(app, TOOLS, lambda spec: _serialized(service, getattr(service, spec.method)),
-                          read_only=ctx.settings.read_only, token_budget=ctx.token_budget)
+                          read_only=ctx.settings.read_only, token_budget=ctx.token_budget, toolset="authoring")
 
 
 def _serialized(service: AuthoringService, method: Callable[[Any, ProgressReporter], Awaitable[AuthoringResult]]) -> Callable[..., Awaitable[AuthoringResult]]:

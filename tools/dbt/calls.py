@@ -3,6 +3,7 @@ command makes (selection matched, agent Jinja guarded)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from tools.dbt.inputs import (
 from tools.dbt.results import DbtCommandResult, NodeResult
 from tools.dbt.runs import RunStore
 from tools.dbt.warnings import agent_warnings
+
+log = logging.getLogger("dbt_ae_mcp.dbt")
 
 
 class DbtCalls:
@@ -93,7 +96,16 @@ class DbtCalls:
         )
         # The whole result, every node in full (before any cut by the output budget), for the resource dbt://run/{id}.
         full = result.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        result.run_id = self.runs.save({**full, "all_nodes": [n.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for n in nodes]})
+        all_nodes = [n.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for n in nodes]
+        result.run_id = self.runs.save({**full, "all_nodes": all_nodes})
+        for listener in self.ctx.run_listeners:
+            try:
+                said = listener(command, all_nodes, result.run_id)
+            except Exception:  # a listener (auto-escalation) never fails the dbt call it follows
+                log.warning("after %s: %r failed", command, listener, exc_info=True)
+                continue
+            if said:
+                result.extra.setdefault("escalated", []).extend(said)
         return result
 
     async def _execution(self, command: list[str], inp: SelectionInput, progress: ProgressReporter, extra_args: list[str],

@@ -97,7 +97,7 @@ class TargetInput(ToolInput):
 class SelectionInput(TargetInput):
     select: Selector = Field(
         default=None,
-        description="--select: names, path:, tag:, +graph+; string or list.",
+        description="--select syntax.",
         examples=["fct_orders", "+fct_orders", "tag:daily", ["stg_orders", "stg_customers"]],
     )
     exclude: Selector = Field(default=None, description="dbt --exclude, as select.")
@@ -147,7 +147,7 @@ class RefreshableInput(ExecutionInput):
 
 
 class RunInput(RefreshableInput):
-    empty: bool = Field(default=False, description="Zero-row build (--empty): checks SQL cheaply.")
+    empty: bool = Field(default=False, description="--empty: zero-row build.")
 
 
 class BuildInput(RunInput):
@@ -163,9 +163,9 @@ class TestInput(ExecutionInput):
 class SeedInput(RefreshableInput):
     name: str | None = Field(default=None, description="Define a new seed (rows or csv); without it, load seeds.",
                              examples=["country_codes"])
-    rows: list[dict[str, Any]] | None = Field(default=None, description="New seed's rows as objects (keys become the header).")
-    csv: str | None = Field(default=None, description="New seed's data as CSV text with a header row.")
-    column_types: dict[str, str] | None = Field(default=None, description="New seed's column types, e.g. {'code': 'varchar'}.")
+    rows: list[dict[str, Any]] | None = Field(default=None, description="Row objects; keys are the header.")
+    csv: str | None = Field(default=None, description="CSV text with a header row.")
+    column_types: dict[str, str] | None = Field(default=None, description="e.g. {'code': 'varchar'}.")
     description: str | None = Field(default=None, description="New seed's description.")
     load: bool = Field(default=True, description="Load the new seed.")
     dry_run: bool = Field(default=False, description="With name: diff only, no write.")
@@ -187,16 +187,16 @@ class SeedInput(RefreshableInput):
 class SnapshotInput(ExecutionInput):
     name: str | None = Field(default=None, description="Define a new SCD2 snapshot; without it, run snapshots.",
                              examples=["customers_snapshot"])
-    relation: str | None = Field(default=None, description="'source.table', a model name, or source()/ref().")
-    unique_key: str | list[str] | None = Field(default=None, description="Column(s) identifying a record.", examples=["customer_id"])
-    strategy: Literal["timestamp", "check"] | None = Field(default=None, description="timestamp (default; updated_at) or check (check_cols).")
-    updated_at: str | None = Field(default=None, description="timestamp strategy: the change column.")
-    check_cols: list[str] | Literal["all"] | None = Field(default=None, description="check strategy: columns compared, or 'all'.")
+    relation: str | None = Field(default=None, description="'source.table', model, source() or ref().")
+    unique_key: str | list[str] | None = Field(default=None, description="Record key column(s).", examples=["customer_id"])
+    strategy: Literal["timestamp", "check"] | None = Field(default=None, description="Default timestamp.")
+    updated_at: str | None = Field(default=None, description="timestamp strategy's column.")
+    check_cols: list[str] | Literal["all"] | None = Field(default=None, description="check strategy: columns or 'all'.")
     hard_deletes: Literal["ignore", "invalidate", "new_record"] | None = Field(
-        default=None, description="Source deletions (default invalidate: close them).")
+        default=None, description="Source deletions; default invalidate.")
     target_schema: str | None = Field(default=None, description="Default 'snapshots'.")
     description: str | None = Field(default=None, description="New snapshot's description.")
-    replace: bool = Field(default=False, description="With name: redefine an existing YAML snapshot.")
+    replace: bool = Field(default=False, description="Redefine an existing snapshot.")
     dry_run: bool = Field(default=False, description="With name: diff only, no write.")
 
     @field_validator("unique_key", "updated_at", "check_cols", "target_schema")
@@ -216,27 +216,27 @@ class FreshnessInput(SelectionInput):
 class CompileInput(ExecutionInput):
     sql: str | None = Field(
         default=None,
-        description="Inline SQL (Jinja, ref(), source()) instead of nodes.",
+        description="Inline SQL instead of nodes.",
         examples=["select * from {{ ref('fct_orders') }} where order_id = 1"],
     )
-    include_sql: bool = Field(default=True, description="Return each node's compiled SQL.")
+    include_sql: bool = Field(default=True, description="Return compiled SQL.")
     include_tests: bool = Field(
         default=False,
-        description="Also compile the selected nodes' tests.",
+        description="Also compile their tests.",
     )
 
 
 class ShowInput(TargetInput):
     sql: str | None = Field(
         default=None,
-        description="A select/with query (Jinja, ref(), source()); or model.",
+        description="select/with query (Jinja, ref, source).",
         examples=["select status, count(*) as n from {{ ref('fct_orders') }} group by status"],
     )
     model: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_.]+$",
-        description="A model/seed/snapshot name to preview instead of sql.", examples=["dim_customers"],
+        description="Model, seed or snapshot instead of sql.", examples=["dim_customers"],
     )
-    limit: int = Field(default=10, ge=1, le=10000, description="Most rows to return (dbt show --limit).")
+    limit: int = Field(default=10, ge=1, le=10000, description="Most rows.")
 
     @field_validator("model")
     @classmethod
@@ -249,16 +249,16 @@ class ListInput(SelectionInput):
         default=None, description="--resource-type filter."
     )
     cursor: str | None = Field(default=None, description="Opaque cursor from a previous page's next_cursor.")
-    limit: int = Field(default=100, ge=1, le=1000, description="Most items per page.")
+    limit: int = Field(default=100, ge=1, le=1000, description="Page size.")
 
 
 class DocsInput(TargetInput):
-    select: Selector = Field(default=None, description="Limit the catalog to these nodes (--select).")
-    static: bool = Field(default=False, description="Also write a single-file static_index.html (--static).")
-    generate: bool = Field(default=True, description="Run dbt docs generate (manifest + catalog).")
-    serve: bool = Field(default=False, description="Serve the site on 127.0.0.1 until stop=true.")
-    port: int = Field(default=8080, ge=0, le=65535, description="Port for serve (0: any free port).")
-    stop: bool = Field(default=False, description="Stop serving the docs site.")
+    select: Selector = Field(default=None, description="Catalog only these (--select).")
+    static: bool = Field(default=False, description="Also write static_index.html.")
+    generate: bool = Field(default=True, description="Run docs generate.")
+    serve: bool = Field(default=False, description="Serve on 127.0.0.1 until stop=true.")
+    port: int = Field(default=8080, ge=0, le=65535, description="0: any free port.")
+    stop: bool = Field(default=False, description="Stop serving.")
 
     @field_validator("select")
     @classmethod

@@ -227,6 +227,7 @@ class DbtCommandResult(ToolResult):
         if self.omitted_nodes:
             where = f"all of them in {self.artifact_path}" if self.artifact_path else "call again with a narrower select"
             lines.append(f"({self.omitted_nodes} node(s) left out to fit the output budget; {where})")
+        lines += [f"escalated: {line}" for line in self.extra.get("escalated", [])]
         if self.command == "compile":
             for node in [n for n in self.nodes if n.compiled_sql][:3]:
                 lines.append(f"-- {node.unique_id} ({node.compiled_path})\n{node.compiled_sql.strip()}")

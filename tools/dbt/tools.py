@@ -28,21 +28,20 @@ from tools.dbt.inputs import (
 from tools.dbt.results import DbtCommandResult, DebugResult, ListResult, ShowResult
 
 TOOLS = [
-    ToolSpec("dbt_run", "Run models (dbt run) on the warm dbt worker. Results per node, failing nodes first; progress per node.", RunInput, DbtCommandResult, "run", BUILDS, True),
-    ToolSpec("dbt_test", "Run data and unit tests (dbt test). A failing test is success=false with the failing node first, not an error.", TestInput, DbtCommandResult, "test", READ_ONLY, False),
-    ToolSpec("dbt_build", "Seed, run, snapshot and test in DAG order (dbt build). The usual way to prove a change.", BuildInput, DbtCommandResult, "build", BUILDS, True),
-    ToolSpec("dbt_compile", "Compile models, a selection, or inline SQL with Jinja/ref/source; returns the compiled SQL per node.", CompileInput, DbtCommandResult, "compile", READ_ONLY, False),
-    ToolSpec("dbt_seed", "Load seed CSVs into the warehouse (dbt seed).", SeedInput, DbtCommandResult, "seed", REPLACES, True),
-    ToolSpec("dbt_snapshot", "Run snapshots (SCD type 2) (dbt snapshot).", SnapshotInput, DbtCommandResult, "snapshot", BUILDS, True),
-    ToolSpec("dbt_source_freshness", "Check source freshness against each source's warn_after/error_after (dbt source freshness).", FreshnessInput, DbtCommandResult, "source_freshness", READ_ONLY, False),
-    ToolSpec("dbt_docs", "Generate the docs site and catalog (dbt docs generate); serve=true serves it on 127.0.0.1:port until "
-                         "stop=true.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False),
-    ToolSpec("dbt_debug", "Check the profile, connection and project set-up (dbt debug); credentials are redacted.", DebugInput, DebugResult, "debug", READ_ONLY, False),
-    ToolSpec("dbt_list", "List project nodes (dbt ls) by selection and resource type, paginated with cursor/limit.", ListInput, ListResult, "list", READ_ONLY, False),
-    ToolSpec("dbt_show", "Preview rows of one query or a model (dbt show), default limit 10. Runs on a read-only database connection over project relations.", ShowInput, ShowResult, "show", READ_ONLY, False),
-    ToolSpec("dbt_retry", "Re-run the nodes that failed or were skipped in the previous call (dbt retry).", RetryInput, DbtCommandResult, "retry", BUILDS, True),
-    ToolSpec("dbt_parse", "Parse the project and refresh the warm manifest (dbt parse); returns node counts.", ParseInput, DbtCommandResult, "parse", READ_ONLY, False),
-    ToolSpec("dbt_deps", "Install the packages of packages.yml (dbt deps).", DepsInput, DbtCommandResult, "deps", REPLACES, True),
+    ToolSpec("dbt_run", "dbt run. Results per node, failing nodes first.", RunInput, DbtCommandResult, "run", BUILDS, True, title="Run dbt Models"),
+    ToolSpec("dbt_test", "dbt test. A failing test is success=false, not an error.", TestInput, DbtCommandResult, "test", READ_ONLY, False, title="Run dbt Tests"),
+    ToolSpec("dbt_build", "dbt build in DAG order: the usual way to prove a change.", BuildInput, DbtCommandResult, "build", BUILDS, True, title="Build dbt Project"),
+    ToolSpec("dbt_compile", "dbt compile: nodes or inline sql.", CompileInput, DbtCommandResult, "compile", READ_ONLY, False, title="Compile dbt SQL"),
+    ToolSpec("dbt_seed", "dbt seed, or define a new seed.", SeedInput, DbtCommandResult, "seed", REPLACES, True, title="Load dbt Seeds"),
+    ToolSpec("dbt_snapshot", "dbt snapshot (SCD2), or define a new one.", SnapshotInput, DbtCommandResult, "snapshot", BUILDS, True, title="Run dbt Snapshots"),
+    ToolSpec("dbt_source_freshness", "dbt source freshness (warn_after/error_after).", FreshnessInput, DbtCommandResult, "source_freshness", READ_ONLY, False, title="Source Freshness"),
+    ToolSpec("dbt_docs", "dbt docs generate; can serve the site.", DocsInput, DbtCommandResult, "docs", READ_ONLY, False, title="Generate dbt Docs"),
+    ToolSpec("dbt_debug", "dbt debug: profile, connection, setup; credentials redacted.", DebugInput, DebugResult, "debug", READ_ONLY, False, title="Check dbt Setup"),
+    ToolSpec("dbt_list", "dbt ls, paginated.", ListInput, ListResult, "list", READ_ONLY, False, title="List dbt Nodes"),
+    ToolSpec("dbt_show", "dbt show: preview rows of a query or model, on a read-only connection.", ShowInput, ShowResult, "show", READ_ONLY, False, title="Preview Query Results"),
+    ToolSpec("dbt_retry", "dbt retry: re-run failed or skipped nodes of the last call.", RetryInput, DbtCommandResult, "retry", BUILDS, True, title="Retry Failed Nodes"),
+    ToolSpec("dbt_parse", "dbt parse: refresh the manifest; returns node counts.", ParseInput, DbtCommandResult, "parse", READ_ONLY, False, title="Parse dbt Project"),
+    ToolSpec("dbt_deps", "dbt deps: install packages.yml.", DepsInput, DbtCommandResult, "deps", REPLACES, True, title="Install Packages"),
 ]
 
 
@@ -61,4 +60,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
     """Register the dbt command tools; in read-only mode only those that write nothing."""
     commands = DbtCommands(ctx)
     return register_tools(app, TOOLS, lambda spec: getattr(commands, spec.method), read_only=ctx.settings.read_only,
-                          token_budget=ctx.token_budget, annotations_for=lambda spec: truthful_annotations(spec, ctx))
+                          token_budget=ctx.token_budget, toolset="dbt", annotations_for=lambda spec: truthful_annotations(spec, ctx))

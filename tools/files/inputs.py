@@ -17,7 +17,7 @@ class FilesInput(StrictInput):
 
 
 class ReadInput(StrictInput):
-    path: str = Field(description="File in the project.")
+    path: str = Field(description="Project file.")
     start_line: int | None = Field(default=None, ge=1, description="First line.")
     end_line: int | None = Field(default=None, ge=1, description="Last line.")
 
@@ -30,13 +30,13 @@ class SearchInput(StrictInput):
 
 
 class WriteInput(StrictInput):
-    path: str = Field(description="File in the project.")
+    path: str = Field(description="Project file.")
     content: str = Field(description="Full new text.")
     dry_run: bool = Field(default=False, description="Return the diff only.")
 
 
 class EditInput(StrictInput):
-    path: str = Field(description="File in the project.")
+    path: str = Field(description="Project file.")
     old_text: str = Field(description="Exact text to replace.")
     new_text: str = Field(description="Replacement.")
     expected_count: int = Field(default=1, ge=1, description="Occurrences of old_text.")

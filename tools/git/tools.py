@@ -16,11 +16,11 @@ from tools.git.service import GitTools
 PUSHES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 TOOLS = [
-    ToolSpec("git_status", "Changed project files grouped by dbt node.", StatusInput, GitStatusResult, "status", READ_ONLY, False),
-    ToolSpec("git_diff", "Project diff; each hunk with the dbt nodes it touches.", DiffInput, GitDiffResult, "diff", READ_ONLY, False),
-    ToolSpec("git_log", "Recent commits of the project or a path.", LogInput, GitLogResult, "log", READ_ONLY, False),
-    ToolSpec("git_commit", "Commit only these paths; author from git config.", CommitInput, GitCommitResult, "commit", CREATES, True),
-    ToolSpec("git_push", "Push a branch to a remote (never forced).", PushInput, GitPushResult, "push", PUSHES, True),
+    ToolSpec("git_status", "Changed project files grouped by dbt node.", StatusInput, GitStatusResult, "status", READ_ONLY, False, title="Git Status"),
+    ToolSpec("git_diff", "Project diff, each hunk with its dbt nodes.", DiffInput, GitDiffResult, "diff", READ_ONLY, False, title="Git Diff"),
+    ToolSpec("git_log", "Recent commits of the project or a path.", LogInput, GitLogResult, "log", READ_ONLY, False, title="Git Log"),
+    ToolSpec("git_commit", "Commit only these paths; author from git config.", CommitInput, GitCommitResult, "commit", CREATES, True, title="Git Commit"),
+    ToolSpec("git_push", "Push a branch to a remote (never forced).", PushInput, GitPushResult, "push", PUSHES, True, title="Git Push"),
 ]
 
 
@@ -28,4 +28,4 @@ def register(app: MCPServer, ctx: AppContext) -> list[str]:
     tools = GitTools(ctx)
     specs = [spec for spec in TOOLS if spec.name != "git_push" or ctx.settings.allow_push]
     return register_tools(app, specs, lambda spec: getattr(tools, spec.method), read_only=ctx.settings.read_only,
-                          token_budget=ctx.token_budget)
+                          token_budget=ctx.token_budget, toolset="git")

@@ -25,22 +25,18 @@ from tools.lineage.results import (
 from tools.lineage.service import LineageService
 
 TOOLS = [
-    ToolSpec("model_lineage", "Upstream and downstream of a node to N hops: nodes (type, materialization, path, distance) and "
-                              "edges, with a picture (PNG, SVG or Mermaid). From the warm manifest.", LineageInput, LineageResult, "lineage", READ_ONLY, False),
-    ToolSpec("column_lineage", "Trace a column upstream (what it is computed from) and/or downstream (what is computed from it), "
-                               "through CTEs and select * levels, with the transforming expression.",
-             ColumnLineageInput, ColumnLineageResult, "column_lineage", READ_ONLY, False),
-    ToolSpec("start_tracking", "Record a durable baseline of a file before editing it (the focused-change tracker).",
-             TrackInput, TrackResult, "start", EDITS, False),
-    ToolSpec("analyze_changes", "Compare tracked files with their baselines: diff, focus score on a target, output columns "
-                                "added/removed/renamed, config changes, what downstream reads a removed column (file:line), the build "
-                                "selector.",
-             AnalyzeChangesInput, ChangesResult, "analyze", READ_ONLY, False),
-    ToolSpec("stop_tracking", "Forget a file's baseline.", StopInput, TrackResult, "stop", EDITS, False),
+    ToolSpec("model_lineage", "A node's upstream and downstream to N hops: nodes, edges, picture.", LineageInput, LineageResult, "lineage", READ_ONLY, False, title="Model Lineage"),
+    ToolSpec("column_lineage", "Trace a column up/downstream through CTEs and select *, with transforming expressions.",
+             ColumnLineageInput, ColumnLineageResult, "column_lineage", READ_ONLY, False, title="Column Lineage"),
+    ToolSpec("start_tracking", "Record a file's baseline before editing it.",
+             TrackInput, TrackResult, "start", EDITS, False, title="Start Tracking"),
+    ToolSpec("analyze_changes", "Diff tracked files vs baselines: focus on target, column/config changes, readers of removed columns, selector.",
+             AnalyzeChangesInput, ChangesResult, "analyze", READ_ONLY, False, title="Analyze Changes"),
+    ToolSpec("stop_tracking", "Forget a file's baseline.", StopInput, TrackResult, "stop", EDITS, False, title="Stop Tracking"),
 ]
 
 
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
     service = LineageService(ctx)
     return register_tools(app, TOOLS, lambda spec: getattr(service, spec.method), read_only=ctx.settings.read_only,
-                          token_budget=ctx.token_budget)
+                          token_budget=ctx.token_budget, toolset="lineage")

@@ -11,11 +11,11 @@ from tools.quality.lint import dialect_problem
 
 class LintInput(StrictInput):
     path: str | None = Field(default=None, description="Project-relative SQL file.")
-    sql: str | None = Field(default=None, description="SQL text instead of a file.")
-    dialect: str | None = Field(default=None, description="Default: .sqlfluff, else the profile's adapter.")
-    rules: list[str] | None = Field(default=None, description="Only these rules, e.g. ['LT01'].")
+    sql: str | None = Field(default=None, description="SQL instead of path.")
+    dialect: str | None = Field(default=None, description="Default: .sqlfluff's, else the adapter's.")
+    rules: list[str] | None = Field(default=None, description="Only these, e.g. ['LT01'].")
     exclude_rules: list[str] | None = Field(default=None, description="Rules to skip.")
-    templater: str = Field(default="jinja", description="jinja (default) or dbt (needs sqlfluff-templater-dbt).")
+    templater: str = Field(default="jinja", description="dbt needs sqlfluff-templater-dbt.")
 
     @field_validator("dialect")
     @classmethod
@@ -36,9 +36,9 @@ class AnalyzeInput(StrictInput):
 
 class CheckInput(StrictInput):
     path: str | None = Field(default=None, description="One model file (default: all).")
-    rules: list[str] | None = Field(default=None, description="Only these rule ids.")
+    rules: list[str] | None = Field(default=None, description="Only these (dbt-project-evaluator ids).")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
-    limit: int = Field(default=100, ge=1, le=1000, description="Most violations per page.")
+    limit: int = Field(default=100, ge=1, le=1000, description="Page size.")
 
 
 class MetricsInput(StrictInput):

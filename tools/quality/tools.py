@@ -13,22 +13,20 @@ from tools.quality.results import AnalyzeResult, CheckResult, FixResult, LintRes
 from tools.quality.service import QualityTools
 
 TOOLS = [
-    ToolSpec("sql_lint", "Lint SQL or a file with sqlfluff (the project's dialect and .sqlfluff; jinja templater). Per "
-                         "violation: code, line, position, description, fixable.",
-             LintInput, LintResult, "lint", READ_ONLY, False),
-    ToolSpec("sql_fix", "Fix what sqlfluff can fix: returns the fixed SQL and a unified diff; writes the file (atomically) only with write=true.",
-             FixInput, FixResult, "fix", EDITS, True),
-    ToolSpec("analyze_file", "Connascence analysis of a model: position, meaning (magic literals), name (hard-coded relations), "
-                             "algorithm (logic copied across models), identity, timing; with lines and fixes.",
-             AnalyzeInput, AnalyzeResult, "analyze", READ_ONLY, False),
-    ToolSpec("project_check", "Check the project (or one model) against the guardrails (select *, hard-coded filters, keys tested, "
-                              "docs, incremental logic, layering, freshness, naming, tests). Rule ids as dbt-project-evaluator.", CheckInput, CheckResult, "check", READ_ONLY, False),
-    ToolSpec("project_metrics", "The seed prompt's metrics (builds, tests, freshness, schema compliance, docs coverage, incremental "
-                                "ratio, query efficiency, impact, MTTR) and a per-model breakdown.", MetricsInput, MetricsResult, "metrics", READ_ONLY, False),
+    ToolSpec("sql_lint", "Lint SQL or a file with sqlfluff (project dialect and .sqlfluff).",
+             LintInput, LintResult, "lint", READ_ONLY, False, title="Lint SQL"),
+    ToolSpec("sql_fix", "sqlfluff fix: returns the fixed SQL and a diff; writes only with write=true.",
+             FixInput, FixResult, "fix", EDITS, True, title="Fix SQL Lint"),
+    ToolSpec("analyze_file", "Connascence analysis of a model (magic literals, hard-coded relations, copied logic...), with fixes.",
+             AnalyzeInput, AnalyzeResult, "analyze", READ_ONLY, False, title="Analyze Model Coupling"),
+    ToolSpec("project_check", "Check the project or a model against guardrails (select *, hard-coded filters, untested keys, docs, layering, naming).",
+             CheckInput, CheckResult, "check", READ_ONLY, False, title="Check Guardrails"),
+    ToolSpec("project_metrics", "Builds, tests, freshness, docs coverage, incremental ratio, MTTR..., overall and per model.",
+             MetricsInput, MetricsResult, "metrics", READ_ONLY, False, title="Project Metrics"),
 ]
 
 
 def register(app: MCPServer, ctx: AppContext) -> list[str]:
     tools = QualityTools(ctx)
     return register_tools(app, TOOLS, lambda spec: getattr(tools, spec.method), read_only=ctx.settings.read_only,
-                          token_budget=ctx.token_budget)
+                          token_budget=ctx.token_budget, toolset="quality")
