@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: an open range would pull a multi-GB CUDA build
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[memory,quality,test]'
+	$(PIP) install --quiet -e '.[memory,quality,test,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,6 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash tests/install_inspector.sh
 	bash tests/install_chromium.sh
+	bash tests/install_postgres.sh
 	$(PY) -m pytest -q
 
 # Unit tests and fast checks only: no dbt builds, no server processes.

@@ -150,3 +150,25 @@ def test_connascence_each_kind_found_and_not_found() -> None:
     assert "identity" in kinds("select id from {{ ref('x') }}", incremental_key=["id"], unique_tested=set())
     assert "identity" not in kinds("select id from {{ ref('x') }}", incremental_key=["id"], unique_tested={"id"})
     assert "identity" not in kinds("select a, b from {{ ref('x') }}", incremental_key=["a", "b"], combination_tested=[{"a", "b"}])
+
+
+@pytest.mark.parametrize(("sql", "passes_through"), [
+    # the dbt style guide: import CTEs select *, a final CTE names the columns, the last line is `select * from final`
+    ("with customers as (select * from __ref_stg__), final as (select customer_id, city from customers) select * from final", False),
+    ("with final as (select a.x, b.y from t a join u b on a.id = b.id) select * from final", False),
+    ("with a as (select x from t), b as (select * from a) select * from b", False),
+    ("with final as (select x from t) select * from (select * from final) s", False),
+    ("with a as (select x from t) select a.* from a", False),
+    ("select x, y from t", False),
+    ("select * from __ref_stg__", True),
+    ("with a as (select * from __ref_stg__) select * from a", True),
+    ("with a as (select * from __ref_stg__), b as (select * from a) select * from b", True),
+    ("with a as (select x from t) select * from a join u on a.x = u.x", True),
+])
+def test_a_star_is_a_layering_problem_only_when_it_passes_a_relations_columns_through(sql: str, passes_through: bool) -> None:
+    from tools.authoring.rules import Relations, layer_problems, parse_sql
+
+    shape = parse_sql(sql, "duckdb")
+    assert shape.star_reads_relation is passes_through
+    problems = layer_problems("marts", Relations(refs=["stg"], sources=[]), shape, set())
+    assert any("select *" in p for p in problems) is passes_through

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tools.dbt.engine.invocation import FAST_FLAGS, drop_inline_nodes
-from tools.dbt.engine.serialize import classify_exception, serialize_result
+from tools.dbt.engine.serialize import classify_exception, serialize_result, warehouse_problem
 
 
 class PreviewOp:
@@ -46,9 +46,10 @@ class PreviewOp:
             return {"ok": True, "success": False, "payload": payload, "events": self.events}
         sql = nodes[0].get("compiled_sql") or ""
         adapter_type = self.adapter_type()
-        if adapter_type != "duckdb":
-            return self._refused("preview_unavailable", "Previews run only where the server can make the database enforce read-only; "
-                                 f"the {adapter_type} adapter is not supported yet.", "Use dbt_build and the warehouse's own tools to inspect data.")
+        if adapter_type != "duckdb" and adapter_type not in readonly.READ_ONLY_TRANSACTION_ADAPTERS:
+            return self._refused("preview_unavailable", "Previews run only where the server can make the database enforce read-only "
+                                 f"(DuckDB, PostgreSQL); the {adapter_type} adapter is not supported yet.",
+                                 "Use dbt_build and the warehouse's own tools to inspect data.")
         relations = None if options.get("any_relation") else readonly.project_relations(self.manifest)
         problem = readonly.preview_problem(sql, adapter_type, relations)
         if problem:
@@ -62,6 +63,8 @@ class PreviewOp:
         adapter = FACTORY.adapters.get(adapter_type)
         if adapter is None:
             return self._refused("internal_error", "the dbt adapter is not loaded", "Call again.")
+        if adapter_type in readonly.READ_ONLY_TRANSACTION_ADAPTERS:
+            return self._preview_in_transaction(adapter, sql, int(options.get("limit") or 10), nodes[0], payload, started)
         try:
             con = readonly.open_duckdb_read_only(adapter.config.credentials, self.project_dir)
         except readonly.PreviewRefused as exc:
@@ -69,6 +72,9 @@ class PreviewOp:
                                  "Point the target at a DuckDB file (previews open it read-only), or use dbt_build and inspect tables.")
         except Exception as exc:  # the database would not open read-only (a missing attachment, a handle held elsewhere)
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            problem = warehouse_problem(first)
+            if problem is not None:  # another process holds the file (warehouse_locked), or its folder is unusable
+                return self._refused(problem[0], f"Cannot open the target's database read-only: {first}", problem[1])
             return self._refused("preview_unavailable", f"Cannot open the target's database read-only: {first}",
                                  "Check the target's path and attach entries with dbt_debug, then call again.")
         try:
@@ -85,6 +91,26 @@ class PreviewOp:
                 "elapsed_s": round(time.perf_counter() - started, 4)}}
         finally:
             con.close()
+        payload["table"] = table
+        payload["elapsed_s"] = round(time.perf_counter() - started, 4)
+        return {"ok": True, "success": True, "payload": payload, "events": self.events}
+
+    def _preview_in_transaction(self, adapter: Any, sql: str, limit: int, node: dict[str, Any], payload: dict[str, Any],
+                                started: float) -> dict[str, Any]:
+        """PostgreSQL: the query runs in a read-only transaction that is rolled back (readonly.py)."""
+        from tools.dbt.engine import readonly
+
+        try:
+            table = readonly.run_in_read_only_transaction(adapter, sql, limit)
+        except readonly.PreviewRefused as exc:
+            return self._refused("not_read_only", f"The preview query was refused: {exc}.", "Pass exactly one select/with query.")
+        except Exception as exc:  # the database's own refusal or error
+            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            if "read-only transaction" in message:
+                return self._refused("not_read_only", f"The database refused the preview: {message}",
+                                     "Previews read project relations only; change data through models and dbt_build.")
+            return {"ok": True, "success": False, "events": self.events, "payload": {
+                "nodes": [{**node, "status": "error", "message": message}], "elapsed_s": round(time.perf_counter() - started, 4)}}
         payload["table"] = table
         payload["elapsed_s"] = round(time.perf_counter() - started, 4)
         return {"ok": True, "success": True, "payload": payload, "events": self.events}

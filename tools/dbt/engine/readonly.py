@@ -2,7 +2,8 @@
 
 The database is the wall: on DuckDB a preview runs on its own connection opened `read_only=True` with external
 access disabled and the configuration locked, so no statement can write a table, read or write a file, attach a
-database or change a setting back. The checks here come second and fail closed: exactly one statement as the
+database or change a setting back; on PostgreSQL it runs in a `READ ONLY` transaction that is always rolled back
+(no write, DDL, nextval() or lock can happen in one, and it cannot be switched back). Other adapters get no preview. The checks here come second and fail closed: exactly one statement as the
 database's own parser counts it, a query that sqlglot cannot parse is refused, and every relation it reads is a
 CTE or a relation of the project (models, seeds, snapshots, sources) unless the server allows any relation.
 Runs inside the dbt worker (it needs the manifest and the adapter's credentials).
@@ -15,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Functions that reveal the server's environment (paths, settings) rather than project data.
-DENIED_FUNCTIONS = ("current_setting", "getenv", "duckdb_", "pragma_", "which_secret", "read_", "glob(")
+# Functions that reveal the server's environment (paths, settings) or reach outside the query's data: DuckDB's, then
+# PostgreSQL's (server files, large objects, other databases, settings, signals to other sessions).
+DENIED_FUNCTIONS = ("current_setting", "getenv", "duckdb_", "pragma_", "which_secret", "read_", "glob(",
+                    "pg_read", "pg_ls_", "pg_stat_file", "lo_", "dblink", "set_config", "pg_terminate", "pg_cancel",
+                    "pg_reload", "pg_rotate", "pg_sleep", "pg_advisory", "pg_notify", "query_to_xml")
+# Adapters whose database enforces a read-only transaction (`BEGIN ... READ ONLY`): previews run in one, rolled back.
+READ_ONLY_TRANSACTION_ADAPTERS = frozenset({"postgres"})
 RESOURCE_TYPES = ("model", "seed", "snapshot")
 # Table functions that generate rows and touch nothing outside the query.
 ROW_GENERATORS = ("range", "generate_series", "unnest")
@@ -139,6 +145,9 @@ def duckdb_database_path(credentials: Any, project_dir: Path) -> Path:
     if not path or path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
         raise PreviewRefused(f"the target's DuckDB database is {path or 'in memory'!r}, which a separate read-only connection cannot open")
     resolved = Path(path) if os.path.isabs(path) else project_dir / path
+    if not resolved.parent.is_dir():
+        raise PreviewRefused(f"the folder of the target's DuckDB database {path!r} does not exist or is not a folder; fix the "
+                             "target's path in profiles.yml (dbt_debug checks the connection)")
     if not resolved.exists():
         raise PreviewRefused(f"the target's DuckDB database {path!r} does not exist yet; build something first")
     return resolved
@@ -192,3 +201,40 @@ def run_duckdb_preview(con: Any, sql: str, limit: int) -> dict[str, Any]:
     types = [str(t) for t in relation.types]
     rows = [[json_value(v) for v in row] for row in relation.limit(limit).fetchall()]
     return {"columns": columns, "column_types": types, "rows": rows}
+
+
+def run_in_read_only_transaction(adapter: Any, sql: str, limit: int, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Run one query inside a read-only transaction that is always rolled back, on the adapter's own connection
+    (PostgreSQL: the database refuses any write, DDL, nextval() or a switch back to read-write inside it). The
+    transaction is checked to really be read-only before the query runs; at most `limit` rows are fetched, and a
+    statement timeout bounds it. Column types are the database's own names (format_type)."""
+    from tools.dbt.engine.serialize import json_value
+
+    with adapter.connection_named("dbt_ae_read_only"):
+        handle = adapter.connections.get_thread_connection().handle
+        autocommit = handle.autocommit
+        handle.rollback()
+        handle.autocommit = True  # so that BEGIN below is ours, not a driver's implicit one
+        cursor = handle.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute("SELECT current_setting('transaction_read_only')")
+            if cursor.fetchone()[0] != "on":
+                raise PreviewRefused("the database did not start a read-only transaction")
+            cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            cursor.execute(sql)
+            described = cursor.description or []
+            rows = [[json_value(v) for v in row] for row in cursor.fetchmany(limit)] if limit > 0 and described else []
+            oids = sorted({int(d[1]) for d in described if d[1] is not None})
+            names: dict[int, str] = {}
+            if oids:
+                cursor.execute("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid = ANY(%s)", (oids,))
+                names = {int(oid): str(name) for oid, name in cursor.fetchall()}
+            return {"columns": [d[0] for d in described], "column_types": [names.get(int(d[1]), "unknown") for d in described],
+                    "rows": rows}
+        finally:
+            try:
+                cursor.execute("ROLLBACK")
+            finally:
+                cursor.close()
+                handle.autocommit = autocommit

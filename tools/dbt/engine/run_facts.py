@@ -67,13 +67,17 @@ def _reopens_cleanly(credentials: Any) -> bool:
 def failing_rows(nodes: list[dict[str, Any]], manifest: Any, adapter_type: str, credentials: Any,
                  project_dir: Path) -> None:
     """Adds `failing_rows` (columns, first rows) to failing tests that returned rows. Only where the database can keep
-    the query read-only (DuckDB: a read_only connection, as dbt_show uses); other adapters get none."""
+    the query read-only, as dbt_show does (DuckDB: a read_only connection; PostgreSQL: a read-only transaction, rolled
+    back); other adapters get none."""
     tests = [n for n in nodes if n.get("resource_type") == "test" and n.get("status") in ("fail", "warn")
              and n.get("compiled_sql")][:MAX_TESTS_READ]
-    if not tests or adapter_type != "duckdb" or not _reopens_cleanly(credentials):
-        return
     from tools.dbt.engine import readonly
 
+    if tests and adapter_type in readonly.READ_ONLY_TRANSACTION_ADAPTERS:
+        _failing_rows_in_transaction(tests, manifest, adapter_type)
+        return
+    if not tests or adapter_type != "duckdb" or not _reopens_cleanly(credentials):
+        return
     relations = readonly.project_relations(manifest)
     try:
         con = readonly.open_duckdb_read_only(credentials, project_dir)
@@ -90,3 +94,23 @@ def failing_rows(nodes: list[dict[str, Any]], manifest: Any, adapter_type: str, 
                 node["failing_rows_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
     finally:
         con.close()
+
+
+def _failing_rows_in_transaction(tests: list[dict[str, Any]], manifest: Any, adapter_type: str) -> None:
+    """PostgreSQL: each failing test's query in a read-only transaction that is rolled back (readonly.py)."""
+    from dbt.adapters.factory import FACTORY
+
+    from tools.dbt.engine import readonly
+
+    adapter = FACTORY.adapters.get(adapter_type)
+    if adapter is None:
+        return
+    relations = readonly.project_relations(manifest)
+    for node in tests:
+        sql = node["compiled_sql"]
+        if readonly.preview_problem(sql, adapter_type, relations) is not None:
+            continue
+        try:
+            node["failing_rows"] = readonly.run_in_read_only_transaction(adapter, sql, FAILING_ROWS)
+        except Exception as exc:  # the rows are a courtesy; the test's own failure is already reported
+            node["failing_rows_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
