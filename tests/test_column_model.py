@@ -64,3 +64,25 @@ def test_stars_and_reads_resolve_through_ctes() -> None:
     assert stars_reaching_relations("with o as (select * from db.main.x) select * from o", "duckdb")
     assert stars_reaching_relations("with o as (select * from db.main.x) select o.*, 1 as n from o", "duckdb")
     assert sql_output("with o as (select * from db.main.unknown) select * from o", "duckdb", schema)[2] is not None
+
+
+def test_an_incremental_model_reading_itself_still_traces() -> None:
+    """Compiled against its existing table, an incremental model reads {{ this }} in its filter; sqlglot cannot trace
+    any column of a query that reads a table it has no columns for, so the node's own relation joins its parents'."""
+    from tools.lineage.column_model import NodeColumns, NodeFacts, lineage_schema, parent_relations, parent_schema
+    from tools.lineage.columns import upstream_of_all
+
+    sql = ('with orders as (select * from "db"."main"."int_totals" where updated_at > '
+           '(select max(updated_at) from "db"."main"."fct_orders")) select order_id, cents / 100.0 as total, updated_at from orders')
+    nodes = {"model.x.int_totals": NodeFacts("model.x.int_totals", "model", relation="db.main.int_totals"),
+             "model.x.fct_orders": NodeFacts("model.x.fct_orders", "model", relation="db.main.fct_orders",
+                                             parents=["model.x.int_totals"], compiled_sql=sql)}
+    known = {"model.x.int_totals": NodeColumns(["order_id", "cents", "updated_at"], {}, "database"),
+             "model.x.fct_orders": NodeColumns(["order_id", "total", "updated_at"], {}, "database")}
+    facts = nodes["model.x.fct_orders"]
+    relations = parent_relations(facts, nodes)
+    without = upstream_of_all(facts.unique_id, sql, "duckdb", relations, parent_schema(facts, known, nodes))
+    assert not without.get("total") and "missing source schemas" in " ".join(without[""].unresolved)  # the old failure
+    traced = upstream_of_all(facts.unique_id, sql, "duckdb", relations, lineage_schema(facts, known, nodes))
+    assert [(e.from_node, e.from_column) for e in traced["total"].edges] == [("model.x.int_totals", "cents")]
+    assert all(e.from_node != facts.unique_id for t in traced.values() for e in t.edges)  # {{ this }} is no edge

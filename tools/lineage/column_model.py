@@ -10,7 +10,7 @@ through any number of `select *` levels.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -81,6 +81,12 @@ def parent_schema(facts: NodeFacts, known: dict[str, NodeColumns], nodes: dict[s
             level = level.setdefault(part, {})
         level[parts[-1]] = {c: (columns.types.get(c) or "unknown") for c in columns.names}
     return _even_depth(schema)
+
+
+def lineage_schema(facts: NodeFacts, known: dict[str, NodeColumns], nodes: dict[str, NodeFacts]) -> dict[str, Any]:
+    """parent_schema plus the node's own relation: an incremental model reads `{{ this }}` (`select max(updated_at)
+    from <itself>`), and sqlglot cannot trace any column of a query that reads a table it has no columns for."""
+    return parent_schema(replace(facts, parents=[*facts.parents, facts.unique_id]), known, nodes)
 
 
 def parent_relations(facts: NodeFacts, nodes: dict[str, NodeFacts]) -> dict[str, str]:

@@ -40,7 +40,7 @@ class LineageService(ChangeTracking):
         return result
 
     async def column_lineage(self, inp: ColumnLineageInput, progress: ProgressReporter) -> ColumnLineageResult:
-        from tools.lineage.column_model import parent_relations, parent_schema
+        from tools.lineage.column_model import lineage_schema, parent_relations
         from tools.lineage.columns import ColumnTrace
 
         graph = await self.graph()
@@ -72,7 +72,7 @@ class LineageService(ChangeTracking):
             if not facts.compiled_sql:
                 return {}
             return self.column_service().lineage_of(uid, facts.compiled_sql, view.dialect, parent_relations(facts, view.facts),
-                                                    parent_schema(facts, view.columns, view.facts))
+                                                    lineage_schema(facts, view.columns, view.facts))
 
         if inp.direction in ("upstream", "both"):
             frontier, seen = [(start, column)], {(start, column.lower())}
