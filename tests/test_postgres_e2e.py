@@ -31,7 +31,7 @@ select * from final
 
 async def test_the_warehouse_tools_on_postgres(shop: Path, data_dir: Path, postgres: Postgres, pg_database: str) -> None:
     db = pg_database
-    async with pg_session(shop, data_dir, postgres, db, "--toolsets", "dbt,authoring,lineage,files,delegation",
+    async with pg_session(shop, data_dir, postgres, db, "--toolsets", "dbt,authoring,lineage,files,quality,delegation",
                           "--auto-escalate-to", "data-governance-agent") as client:
         debug = ok(await client.call_tool("dbt_debug", {}))
         assert debug.get("success", True) is not False, debug
@@ -75,6 +75,9 @@ async def test_the_warehouse_tools_on_postgres(shop: Path, data_dir: Path, postg
         assert generated["added_columns"] == ["customer_id", "city", "signup_date"], generated
         lineage = ok(await client.call_tool("column_lineage", {"model": "dim_customer_cities", "column": "city"}))
         assert any("stg_customers" in str(edge) for edge in lineage.get("edges", [])), lineage
+        # -- quality: sqlfluff and the checks read the project in PostgreSQL's dialect (the target's adapter)
+        linted = ok(await client.call_tool("sql_lint", {"path": "models/marts/dim_customer_cities.sql"}))
+        assert linted["dialect"] == "postgres", linted
         built = ok(await client.call_tool("dbt_build", {"select": "dim_customer_cities"}))
         assert built["success"] is True, built
         assert postgres.psql("select count(*) from main.dim_customer_cities", db) == postgres.psql("select count(*) from main.stg_customers", db)
