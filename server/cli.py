@@ -41,6 +41,23 @@ def load_settings(ns: argparse.Namespace):
         raise SystemExit(2) from None
 
 
+def exit_now() -> None:
+    """End the process as soon as the transport has closed and the worker is stopped. Interpreter finalization would
+    take seconds more (torch, onnxruntime, Chroma and dbt tear down their modules and threads) while the client waits
+    and then kills the process anyway; everything acknowledged is already durable (SQLite with synchronous=FULL,
+    files renamed into place), so there is nothing left to flush but our own streams."""
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dbt-ae-mcp", description="MCP server for dbt analytics engineering")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2)
         configure_logging(settings)
         asyncio.run(serve_main(settings))
+        exit_now()
     elif ns.command == "demo":
         from server.cli_demo import run_demo
 

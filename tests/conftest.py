@@ -118,6 +118,32 @@ async def stdio_session(project: Path, data_dir: Path, *extra: str, **client_kw:
         yield client
 
 
+async def held_session(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[Client]:
+    """A stdio_session for a module- or session-scoped async fixture (`yield` from it with `async for`): one server
+    process and dbt worker shared by the tests of a module that may share them. The session lives in a task of its
+    own because anyio's cancel scopes must be left in the task that entered them, and pytest-asyncio sets a fixture
+    up and tears it down in different tasks."""
+    import asyncio
+
+    opened: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+    done = asyncio.Event()
+
+    async def hold() -> None:
+        async with stdio_session(project, data_dir, *extra) as session:
+            opened.set_result(session)
+            await done.wait()
+
+    task = asyncio.create_task(hold())
+    await asyncio.wait([task, opened], return_when=asyncio.FIRST_COMPLETED)
+    if not opened.done():
+        task.result()  # the server never started: raise its error
+    try:
+        yield opened.result()
+    finally:
+        done.set()
+        await task
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import registered_tools, run_python, stdio_session
+from conftest import copy_built, held_session, registered_tools, run_python
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
@@ -81,39 +82,53 @@ def check_prompt_tools(name: str, text: str, tools: dict[str, Any]) -> None:
         assert args <= takes, f"prompt {name} calls {tool} with {sorted(args - takes)}; it takes {sorted(takes)}"
 
 
-async def test_prompts_list_render_and_name_only_registered_tools(built_shop: Path, data_dir: Path) -> None:
-    async with stdio_session(built_shop, data_dir) as client:
-        caps = client.initialize_result.capabilities if hasattr(client, "initialize_result") else None
-        listed = {p.name: p for p in (await client.list_prompts()).prompts}
-        tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(listed) == set(EXPECTED), sorted(listed)
-        assert set(tools) == registered_tools()
-        for name, prompt in listed.items():
-            assert prompt.title and prompt.description, name
-            assert prompt.icons and prompt.icons[0].src.startswith("data:image/svg+xml,"), name
-            assert {a.name for a in prompt.arguments if a.required} == EXPECTED[name], name
-            assert all(a.description for a in prompt.arguments), name
+@pytest.fixture(scope="module")
+def demo(built_shop_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(project, data dir): a built copy of the demo project for the tests below that share one server."""
+    root = tmp_path_factory.mktemp("prompts")
+    (root / "data").mkdir()
+    return copy_built(built_shop_template, root), root / "data"
 
-            args = sample_arguments(prompt)
-            got = await client.get_prompt(name, args)
-            assert len(got.messages) == 1 and got.messages[0].role == "user"
-            text = got.messages[0].content.text
-            assert "${" not in text, f"{name}: unfilled placeholder"
-            for arg in prompt.arguments:
-                assert args[arg.name] in text, f"{name}: argument {arg.name} not used"
-            check_prompt_tools(name, text, tools)
 
-            only_required = await client.get_prompt(name, {k: v for k, v in args.items() if k in EXPECTED[name]})
-            check_prompt_tools(name, only_required.messages[0].content.text, tools)
-        assert caps is None or caps.prompts is not None
+@pytest.fixture(scope="module")
+async def client(demo: tuple[Path, Path]) -> AsyncIterator[Client]:
+    """One default server on `demo`, shared by the listing and the completion tests (completion adds a model last)."""
+    async for session in held_session(*demo):
+        yield session
 
-        with pytest.raises(MCPError, match="missing required argument.*filepath"):
-            await client.get_prompt("review_change", {"model": "fct_orders"})
-        with pytest.raises(MCPError, match="unknown argument.*'selct'"):
-            await client.get_prompt("review_change", {"model": "fct_orders", "filepath": "x.sql", "selct": "x"})
-        with pytest.raises(MCPError, match="unknown prompt 'review_chnage'; did you mean 'review_change'") as unknown:
-            await client.get_prompt("review_chnage", {})
-        assert unknown.value.data["code"] == "prompt_not_found" and "prompts/list" in unknown.value.data["hint"]
+
+async def test_prompts_list_render_and_name_only_registered_tools(client: Client) -> None:
+    caps = client.initialize_result.capabilities if hasattr(client, "initialize_result") else None
+    listed = {p.name: p for p in (await client.list_prompts()).prompts}
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(listed) == set(EXPECTED), sorted(listed)
+    assert set(tools) == registered_tools()
+    for name, prompt in listed.items():
+        assert prompt.title and prompt.description, name
+        assert prompt.icons and prompt.icons[0].src.startswith("data:image/svg+xml,"), name
+        assert {a.name for a in prompt.arguments if a.required} == EXPECTED[name], name
+        assert all(a.description for a in prompt.arguments), name
+
+        args = sample_arguments(prompt)
+        got = await client.get_prompt(name, args)
+        assert len(got.messages) == 1 and got.messages[0].role == "user"
+        text = got.messages[0].content.text
+        assert "${" not in text, f"{name}: unfilled placeholder"
+        for arg in prompt.arguments:
+            assert args[arg.name] in text, f"{name}: argument {arg.name} not used"
+        check_prompt_tools(name, text, tools)
+
+        only_required = await client.get_prompt(name, {k: v for k, v in args.items() if k in EXPECTED[name]})
+        check_prompt_tools(name, only_required.messages[0].content.text, tools)
+    assert caps is None or caps.prompts is not None
+
+    with pytest.raises(MCPError, match="missing required argument.*filepath"):
+        await client.get_prompt("review_change", {"model": "fct_orders"})
+    with pytest.raises(MCPError, match="unknown argument.*'selct'"):
+        await client.get_prompt("review_change", {"model": "fct_orders", "filepath": "x.sql", "selct": "x"})
+    with pytest.raises(MCPError, match="unknown prompt 'review_chnage'; did you mean 'review_change'") as unknown:
+        await client.get_prompt("review_chnage", {})
+    assert unknown.value.data["code"] == "prompt_not_found" and "prompts/list" in unknown.value.data["hint"]
 
 
 @pytest.mark.parametrize(("settings", "expected"), [
@@ -134,48 +149,48 @@ async def test_with_fewer_tools_a_prompt_is_listed_only_if_its_tools_are(tmp_pat
     assert {p.name for p in prompts} == expected
 
 
-async def test_completion_offers_the_demo_projects_names(built_shop: Path, data_dir: Path) -> None:
+async def test_completion_offers_the_demo_projects_names(client: Client, demo: tuple[Path, Path]) -> None:
+    built_shop = demo[0]  # served by `client`
     manifest = json.loads((built_shop / "target" / "manifest.json").read_text())
     nodes = [n for n in manifest["nodes"].values() if n["package_name"] == "shop"]
     models = sorted(n["name"] for n in nodes if n["resource_type"] == "model")
     snapshots = sorted(n["name"] for n in nodes if n["resource_type"] == "snapshot")
     assert models and snapshots
 
-    async with stdio_session(built_shop, data_dir) as client:
-        async def complete(prompt: str, argument: str, value: str) -> list[str]:
-            result = await client.complete(PromptReference(name=prompt), {"name": argument, "value": value})
-            return result.completion.values
+    async def complete(prompt: str, argument: str, value: str) -> list[str]:
+        result = await client.complete(PromptReference(name=prompt), {"name": argument, "value": value})
+        return result.completion.values
 
-        assert await complete("data_quality_suite", "model", "stg_") == [m for m in models if m.startswith("stg_")]
-        assert await complete("data_quality_suite", "model", "fct") == ["fct_orders"]
-        assert await complete("data_quality_suite", "model", "") == models
-        assert await complete("data_quality_suite", "model", "zzz_nothing") == []
-        assert await complete("data_quality_suite", "primary_key", "o") == []  # an argument of no kind: none
-        assert set(snapshots) <= set(await complete("scd2_snapshot", "relation", ""))  # nodes: snapshots and sources
-        assert "raw.customers" in await complete("scd2_snapshot", "relation", "raw.c") or \
-            any(s.endswith(".customers") for s in await complete("scd2_snapshot", "relation", ""))
-        assert await complete("incremental_fact_table", "layer", "ma") == ["marts"]
-        assert await complete("incremental_fact_table", "layer", "") == ["intermediate", "marts", "staging"]
-        assert await complete("review_change", "select", "+dim") == ["+dim_customers", "+dim_products"]
-        assert await complete("review_change", "select", "path:models/ma") == [
-            "path:models/marts", *sorted(f"path:{n['original_file_path']}" for n in nodes
-                                         if n["resource_type"] in ("model", "seed", "snapshot")
-                                         and n["original_file_path"].startswith("models/ma"))]
-        assert "tag:" in await complete("review_change", "select", "ta")
-        tags = sorted({t for n in nodes for t in n.get("tags", [])})
-        assert await complete("review_change", "select", "tag:") == [f"tag:{t}" for t in tags]
-        sources = sorted({s["source_name"] for s in manifest["sources"].values()})
-        assert [v for v in await complete("recover_source_freshness", "select", "source:") if v.count(".") == 0] == \
-            [f"source:{s}" for s in sources]
-        assert await complete("review_change", "filepath", "models/marts/fct") == ["models/marts/fct_orders.sql"]
-        # a resource template with no registered argument gets no values, not an error
-        empty = await client.complete(ResourceTemplateReference(uri="dbt://nothing/{x}"), {"name": "x", "value": "f"})
-        assert empty.completion.values == []
+    assert await complete("data_quality_suite", "model", "stg_") == [m for m in models if m.startswith("stg_")]
+    assert await complete("data_quality_suite", "model", "fct") == ["fct_orders"]
+    assert await complete("data_quality_suite", "model", "") == models
+    assert await complete("data_quality_suite", "model", "zzz_nothing") == []
+    assert await complete("data_quality_suite", "primary_key", "o") == []  # an argument of no kind: none
+    assert set(snapshots) <= set(await complete("scd2_snapshot", "relation", ""))  # nodes: snapshots and sources
+    assert "raw.customers" in await complete("scd2_snapshot", "relation", "raw.c") or \
+        any(s.endswith(".customers") for s in await complete("scd2_snapshot", "relation", ""))
+    assert await complete("incremental_fact_table", "layer", "ma") == ["marts"]
+    assert await complete("incremental_fact_table", "layer", "") == ["intermediate", "marts", "staging"]
+    assert await complete("review_change", "select", "+dim") == ["+dim_customers", "+dim_products"]
+    assert await complete("review_change", "select", "path:models/ma") == [
+        "path:models/marts", *sorted(f"path:{n['original_file_path']}" for n in nodes
+                                     if n["resource_type"] in ("model", "seed", "snapshot")
+                                     and n["original_file_path"].startswith("models/ma"))]
+    assert "tag:" in await complete("review_change", "select", "ta")
+    tags = sorted({t for n in nodes for t in n.get("tags", [])})
+    assert await complete("review_change", "select", "tag:") == [f"tag:{t}" for t in tags]
+    sources = sorted({s["source_name"] for s in manifest["sources"].values()})
+    assert [v for v in await complete("recover_source_freshness", "select", "source:") if v.count(".") == 0] == \
+        [f"source:{s}" for s in sources]
+    assert await complete("review_change", "filepath", "models/marts/fct") == ["models/marts/fct_orders.sql"]
+    # a resource template with no registered argument gets no values, not an error
+    empty = await client.complete(ResourceTemplateReference(uri="dbt://nothing/{x}"), {"name": "x", "value": "f"})
+    assert empty.completion.values == []
 
-        # a new model written and parsed by dbt (the manifest changes): offered on the next request
-        (built_shop / "models" / "marts" / "fct_returns.sql").write_text("select 1 as return_id\n")
-        assert (await client.call_tool("dbt_parse", {})).is_error is False
-        assert await complete("data_quality_suite", "model", "fct") == ["fct_orders", "fct_returns"]
+    # a new model written and parsed by dbt (the manifest changes): offered on the next request
+    (built_shop / "models" / "marts" / "fct_returns.sql").write_text("select 1 as return_id\n")
+    assert (await client.call_tool("dbt_parse", {})).is_error is False
+    assert await complete("data_quality_suite", "model", "fct") == ["fct_orders", "fct_returns"]
 
 
 def test_a_resource_template_argument_can_bring_its_own_values(tmp_path: Path) -> None:

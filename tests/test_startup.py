@@ -143,3 +143,44 @@ async def test_http_first_request_a_call_registers_the_tools(tmp_path: Path) -> 
             failure = error(await client.call_tool("model_lineage", {"modle": "fct_orders"}))  # no tools/list before
             assert failure["code"] == "invalid_input" and failure["details"]["did_you_mean"] == {"modle": "model"}
             assert {tool.name for tool in (await client.list_tools()).tools} == registered_tools("lineage")
+
+
+@pytest.mark.e2e
+def test_when_the_client_goes_the_server_and_its_dbt_worker_end(tmp_path: Path) -> None:
+    """stdin closes (the client has gone) while the dbt worker is still parsing: the server stops the worker (killed
+    after a short grace, not waited for) and exits 0 without interpreter teardown; no worker is left behind. (How
+    fast: bench/bench_startup.py; the MCP client kills a server that takes over 2 s.)"""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO, serve_args
+
+    project = copy_shop(tmp_path)
+    data = tmp_path / "data"
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, *serve_args(project, data)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err, cwd=REPO)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}) + "\n").encode())
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        for _ in range(100):  # the worker has started (it parses for seconds after this)
+            if "dbt worker started, pid" in log.read_text():
+                break
+            import time
+
+            time.sleep(0.05)
+        worker = int(re.search(r"dbt worker started, pid (\d+)", log.read_text()).group(1))  # type: ignore[union-attr]
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
+    try:
+        os.kill(worker, 0)
+        alive = not open(f"/proc/{worker}/stat").read().split()[2] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        alive = False
+    assert not alive, f"dbt worker {worker} outlived the server"
+    assert proc.stdout.read() == b""  # nothing but JSON-RPC on stdout, even at exit

@@ -135,7 +135,10 @@ class WorkerProcess:
         self._ready = None
         self.start()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace_s: float = 0.5) -> None:
+        """Stop the worker when the server ends: the client has gone, so nothing the worker does can still be answered.
+        A worker that is idle exits at the end of its stdin; one still parsing or running dbt is killed after
+        `grace_s` (dbt builds into temporary relations and renames them, so a killed run leaves no half-built model)."""
         proc = self._proc
         self._proc = None
         if proc is None or proc.returncode is not None:
@@ -143,9 +146,12 @@ class WorkerProcess:
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
-            await asyncio.wait_for(proc.wait(), timeout=3)
+            await asyncio.wait_for(proc.wait(), timeout=grace_s)
         except (asyncio.TimeoutError, ProcessLookupError):
-            proc.kill()
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
             await proc.wait()
 
     async def wait_ready(self) -> dict[str, Any]:
