@@ -16,7 +16,7 @@ from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring import rules
-from tools.authoring.files import apply, plan_diffs
+from tools.authoring.files import apply, plan_diffs, sweep_temp_files
 from tools.authoring.inputs import (
     AuthoringInput,
 )
@@ -33,6 +33,7 @@ class AuthoringBase:
             raise RuntimeError("the authoring tools need the dbt engine")
         self.engine = ctx.engine
         self.lock = asyncio.Lock()  # one authoring call at a time: a parse must see exactly one change
+        sweep_temp_files([self.root], recursive=True)  # what a writer killed mid-write left (files.py)
 
     @property
     def root(self) -> Path:

@@ -1,7 +1,8 @@
 """Safe paths and all-or-nothing file changes inside a dbt project.
 
 Every authoring tool plans a list of FileChange, shows it as diffs (dry_run), or applies it: each file is written to
-a temporary sibling and renamed into place, and the originals are kept as bytes so that a failed validation puts
+a temporary sibling (`.<name>.dbt-ae-<pid>-<random>.tmp`, which dbt never reads; one a killed writer left is swept at the
+next start and before the next write to its folder) and renamed into place, and the originals are kept as bytes so that a failed validation puts
 every touched file back exactly as it was (and removes files and folders the change created).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +110,52 @@ class Applied:
                 pass
 
 
+TEMP_MARK = ".dbt-ae-"  # in every temporary sibling's name, with the writer's pid: `.<name>.dbt-ae-<pid>-<random>.tmp`
+_TEMP_NAME = re.compile(r"^\..+\.dbt-ae-(\d+)-[^.]+\.tmp$")
+_NOT_SWEPT = {".git", "target", "dbt_packages", "logs", "node_modules", ".venv", "venv", "__pycache__"}
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_temp_files(folders: list[Path], recursive: bool = False) -> list[Path]:
+    """Remove the temporary siblings a killed writer left (its pid no longer runs): a SIGKILL between the temp file's
+    creation and its rename cannot clean up after itself. Returns what was removed."""
+    removed: list[Path] = []
+    for folder in folders:
+        walk = os.walk(folder) if recursive else [(str(folder), [], _names(folder))]
+        for current, subdirs, names in walk:
+            subdirs[:] = [d for d in subdirs if d not in _NOT_SWEPT]
+            for name in names:
+                found = _TEMP_NAME.match(name)
+                if found and not _alive(int(found[1])):
+                    try:
+                        Path(current, name).unlink()
+                        removed.append(Path(current, name))
+                    except OSError:
+                        pass
+    return removed
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -127,6 +172,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def apply(changes: list[FileChange]) -> Applied:
     """Write every change; on any error put back what was already written and re-raise."""
     applied = Applied()
+    sweep_temp_files(sorted({c.path.parent for c in changes}))
     try:
         for change in changes:
             if change.path in applied.originals:

@@ -228,4 +228,6 @@ class FilesService:
             await tracker.start(TrackInput(filepath=rel, content=original or ""), progress)
         except OSError as exc:  # the change is written; only the tracker's file in the data dir failed
             return f"no baseline of {rel}: the data dir refused it ({exc.strerror or type(exc).__name__})"
+        except ToolFailure as failure:  # unreadable baselines, moved aside: the change is written all the same
+            return f"no baseline of {rel}: {failure.message}"
         return f"baseline of {rel} taken (analyze_changes compares with it)"

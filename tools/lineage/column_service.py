@@ -139,11 +139,33 @@ class ColumnService:
         except FileNotFoundError:
             raise ToolFailure("manifest_missing", "No target/manifest.json after parsing.", "Call dbt_parse and read its error.") from None
         stamp = (st.st_mtime_ns, st.st_size)
+        known = self._graph
+        if known[1] is not None and stamp == known[0]:
+            return known[1]
+        return await asyncio.to_thread(self._load_graph, path)  # parsing megabytes of JSON: off the event loop
+
+    def _load_graph(self, path: Path) -> LineageGraph:
+        """The graph of the manifest on disk. The worker rewrites the file in place with every dbt call, so a reader can
+        catch it half written: then the last graph read stands (it was whole a moment ago), or, with none yet, the
+        read is tried again for a few seconds."""
         with self._graph_lock:
-            if self._graph[1] is None or stamp != self._graph[0]:
-                self._graph = (stamp, LineageGraph.load(path))
-            assert self._graph[1] is not None
-            return self._graph[1]
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    st = path.stat()
+                    stamp = (st.st_mtime_ns, st.st_size)
+                    if self._graph[1] is not None and stamp == self._graph[0]:
+                        return self._graph[1]
+                    graph = LineageGraph.load(path)
+                    self._graph = (stamp, graph)
+                    return graph
+                except (OSError, ValueError) as exc:
+                    if self._graph[1] is not None:
+                        return self._graph[1]
+                    if time.monotonic() > deadline:
+                        raise ToolFailure("manifest_unreadable", f"target/manifest.json could not be read: {exc}",
+                                          "Call again; if it persists, call dbt_parse to write it anew.") from None
+                    time.sleep(0.1)
 
     @property
     def _guard(self) -> dict[str, Any]:

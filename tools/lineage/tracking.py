@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +26,41 @@ from tools.lineage.results import ChangesResult, FileChanges, TrackResult
 
 class ChangeTracking(LineageBase):
     def _load(self) -> dict[str, Any]:
+        """The baselines; a file that is not what _save writes (cut, overwritten, hand-edited) is moved aside and reported
+        as `tracking_baselines_corrupt`, never read as "nothing tracked" (the next save would erase it for good)."""
         try:
-            return json.loads(self.baselines.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            raw = self.baselines.read_bytes()
+        except FileNotFoundError:
             return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("content"), str) for v in data.values()):
+                raise ValueError("not a baselines object")
+            return data
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError too
+            aside = self.baselines.with_name(f"{self.baselines.stem}.corrupt-{time.time_ns()}.json")
+            try:
+                os.replace(self.baselines, aside)
+            except FileNotFoundError:  # another call moved it first
+                pass
+            raise ToolFailure("tracking_baselines_corrupt", f"The focused-change baselines ({len(raw)} bytes) could not be read and were "
+                              f"moved aside to {aside}; no file is tracked now.",
+                              "Call start_tracking again for the files you are editing (content= their state before your edit), "
+                              "then analyze_changes.") from None
 
     def _save(self, data: dict[str, Any]) -> None:
+        """Written to a unique temporary sibling, flushed and renamed: a process killed mid-write leaves the old file."""
         self.baselines.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.baselines.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.baselines)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.baselines.name}.", suffix=".tmp", dir=self.baselines.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(json.dumps(data).encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.baselines)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _rel(self, filepath: str) -> tuple[Path, str]:
         path = project_path(self.root, filepath)

@@ -216,6 +216,38 @@ HINTS = {code: hint for _, code, hint in EXCEPTION_CODES} | {
 }
 
 
+LOCK_HELD = re.compile(r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in (?P<holder>[^\n]+?)'
+                       r'(?: \(PID (?P<pid>\d+)\)|\. See also|$)', re.MULTILINE)
+NO_ADAPTER = re.compile(r"Could not find adapter type (?P<type>[\w.-]+)")
+CANNOT_OPEN = re.compile(r'Cannot open file "(?P<path>[^"]+)": (?P<why>No such file or directory|Not a directory|Permission denied|Read-only file system)')
+
+
+def warehouse_problem(message: str) -> tuple[str, str] | None:
+    """A code and a dbt_debug-style hint for the warehouse failures an agent can act on: a DuckDB file another process
+    holds (`warehouse_locked`), a DuckDB path whose folder is missing or not writable (`connection_error`)."""
+    held = LOCK_HELD.search(message)
+    if held:
+        holder = f"PID {held['pid']} ({held['holder'].strip()})" if held["pid"] else held["holder"].strip()
+        return "warehouse_locked", (
+            f"Another process, {holder}, holds the DuckDB file {held['path']} open for writing, and DuckDB allows one writer "
+            "process per file. Close that process (a DuckDB shell, notebook, BI tool or another dbt/server on this file) or "
+            "wait for it to finish, then call again; to work alongside it, point the target's path in profiles.yml at another file.")
+    cannot = CANNOT_OPEN.search(message)
+    if cannot:
+        folder = str(Path(cannot["path"]).parent)
+        return "connection_error", (
+            f"The profile was read, but the connection failed: the target's DuckDB file {cannot['path']} cannot be opened "
+            f"({cannot['why'].lower()}: check the folder {folder}). Fix the target's `path:` in profiles.yml or create a writable "
+            "folder there, then run dbt_debug to check the connection before calling again.")
+    adapter = NO_ADAPTER.search(message)
+    if adapter:
+        return "profile_error", (
+            f"The profile failed before any connection: its target's `type: {adapter['type']}` names no installed dbt adapter. "
+            f"Fix `type:` in profiles.yml (e.g. duckdb) or install dbt-{adapter['type']} into the server's environment, then run "
+            "dbt_debug to check the profile and the connection.")
+    return None
+
+
 def classify_exception(exc: BaseException | None, events: list[dict[str, Any]]) -> dict[str, Any]:
     """A stable error code and hint for a dbt failure, with the error events dbt fired folded into the message."""
     error_events = [
@@ -252,4 +284,7 @@ def classify_exception(exc: BaseException | None, events: list[dict[str, Any]]) 
                 break
     code = code or "dbt_error"
     hint = HINTS.get(code, "Read the message; dbt_debug checks the set-up.")
+    problem = warehouse_problem(message) if code in ("connection_error", "profile_error", "dbt_runtime_error", "dbt_error", "dbt_database_error") else None
+    if problem is not None:
+        code, hint = problem
     return {"code": code, "message": message, "hint": hint, "exception": names[0]}
