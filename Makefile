@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_quality.py
 	$(PY) bench/bench_lineage.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf .demo .pytest_cache tests/artifacts

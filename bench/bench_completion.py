@@ -24,13 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import built_template, copy_shop, stdio_session
-from mcp_types import PromptReference
+from mcp_types import PromptReference, ResourceTemplateReference
 
 from server.completion import ManifestCache, complete, register_prompt_arguments
 
 CASES = [("data_quality_suite", "model", "stg_"), ("data_quality_suite", "model", ""), ("review_change", "select", "+dim"),
          ("review_change", "select", "tag:"), ("review_change", "select", "path:models/"), ("scd2_snapshot", "relation", "raw."),
-         ("incremental_fact_table", "layer", "m")]
+         ("incremental_fact_table", "layer", "m"), ("recover_source_freshness", "upstream_agent", "data-")]
+# resource-template arguments: (template, argument, typed value)
+TEMPLATE_CASES = [("dbt://node/{name}", "name", "fct_"), ("dbt://run/{run_id}", "run_id", ""), ("task://{id}", "id", "")]
 
 
 def summary(samples: list[float]) -> str:
@@ -49,10 +51,21 @@ async def through_mcp(runs: int) -> None:
             await client.complete(PromptReference(name=prompt), {"name": arg, "value": value})
             return time.perf_counter() - t0
 
-        print(f"first request (reads the manifest): {await timed('data_quality_suite', 'model', 'f') * 1000:.2f} ms")
+        async def timed_template(uri: str, arg: str, value: str) -> float:
+            t0 = time.perf_counter()
+            await client.complete(ResourceTemplateReference(type="ref/resource", uri=uri), {"name": arg, "value": value})
+            return time.perf_counter() - t0
+
+        print(f"first request (the manifest was pre-read at start): {await timed('data_quality_suite', 'model', 'f') * 1000:.2f} ms")
         for prompt, arg, value in CASES:
             samples = [await timed(prompt, arg, value) for _ in range(runs)]
             print(f"{prompt}.{arg}={value!r:16} {summary(samples)}")
+        await client.call_tool("dbt_list", {"select": "fct_orders"})  # a stored run to complete
+        for n in range(20):
+            await client.call_tool("agent_delegate", {"to_agent": "sql-database-specialist", "task": f"bench task {n}"})
+        for uri, arg, value in TEMPLATE_CASES:
+            samples = [await timed_template(uri, arg, value) for _ in range(runs)]
+            print(f"{uri}.{arg}={value!r:8} {summary(samples)}")
         manifest = project / "target" / "manifest.json"
         changed = []
         for _ in range(20):

@@ -7,8 +7,10 @@ model (column_lineage, analyze_changes, project_check) at scale.
 
 What it writes (deterministic for a seed):
 - five seeds (small, wide CSVs: customers, orders, payments, products, stores) in schema `raw`;
+- a source `raw` (models/staging/_sources.yml) over the tables the seeds load;
 - ~10 % staging models, `stg_<system>__<entity>`: `with source as (select * from {{ ref(seed) }}), renamed as (...renames,
-  casts, cents_to_dollars...) select * from renamed` (views);
+  casts, cents_to_dollars...) select * from renamed` (views); every other system's models read `{{ source('raw', seed) }}`
+  instead, with a `-- depends_on: {{ ref(seed) }}` line so that one `dbt build` loads the seed first;
 - intermediate (`int_…`, tables) and marts (`fct_…`/`dim_…`, tables) models, each reading 1-4 upstream models through
   import CTEs, with logical CTEs (case blocks, window functions, group-by roll-ups, left joins), a `final` CTE with an
   explicit column list and `select * from final`; some generate columns with a Jinja loop, some start from the project's
@@ -295,8 +297,9 @@ class Namer:
         return name
 
 
-def staging_model(entity: str, system: str, rng: random.Random) -> tuple[Model, dict[str, str]]:
-    """(model, {output column: its line in the file}) of one staging model over the entity's seed."""
+def staging_model(entity: str, system: str, rng: random.Random, from_source: bool = False) -> tuple[Model, dict[str, str]]:
+    """(model, {output column: its line in the file}) of one staging model over the entity's seed: through `ref(seed)`,
+    or with from_source through `source('raw', seed)` (the table the seed loads into schema `raw`, as a loader would)."""
     seed, raw_cols = SEEDS[entity]
     name = f"stg_{system}__{PLURAL[entity]}"
     groups: dict[str, list[Item]] = {"ids": [], "strings": [], "numerics": [], "booleans": [], "dates": []}
@@ -336,15 +339,17 @@ def staging_model(entity: str, system: str, rng: random.Random) -> tuple[Model, 
         "",
         f"    Grain: one row per {entity} ({entity}_id); {len(ordered)} columns.",
         "",
-        f"    Reads the `{seed}` seed, converts amounts in cents to dollars and casts",
+        (f"    Reads the `raw.{seed}` source, converts amounts in cents to dollars and casts" if from_source else
+         f"    Reads the `{seed}` seed, converts amounts in cents to dollars and casts"),
         "    dates. No joins, no filters: staging models stay one-to-one with their source.",
         "",
         "    Renamed columns:",
         *[f"      {c.src[0][1]:<24} -> {c.name}" for c in renamed],
         "-#}",
     ]
-    sql = header + join_ctes([
-        import_cte("source", seed),
+    # a source has no parent in dbt's DAG: depends_on orders the view after the seed that loads its table
+    sql = header + ([f"-- depends_on: {{{{ ref('{seed}') }}}}", ""] if from_source else []) + join_ctes([
+        cte("source", [f"    select * from {{{{ source('raw', '{seed}') }}}}"]) if from_source else import_cte("source", seed),
         cte("renamed", ["    select", "", *body, "", "    from source"]),
     ]) + ["", "select * from renamed", ""]
     model = Model(name, "staging", f"staging/{system}", entity, ordered, [f"seed.{PROJECT}.{seed}"], "\n".join(sql),
@@ -377,7 +382,7 @@ class Generator:
             entity = ENTITIES[i % len(ENTITIES)]
             k = i // len(ENTITIES)
             system = SYSTEMS[k % len(SYSTEMS)] + (str(k // len(SYSTEMS) + 1) if k >= len(SYSTEMS) else "")
-            model, lines = staging_model(entity, system, self.rng)
+            model, lines = staging_model(entity, system, self.rng, from_source=k % 2 == 1)
             self.add(model)
             self.staging_lines[model.name] = lines
         rest = self.n - n_stg
@@ -715,6 +720,14 @@ def write_project(gen: Generator, out: Path, n_models: int, seed: int) -> dict:
                 seed_yml += ["        data_tests:", "          - unique", "          - not_null"]
         seed_yml.append("")
     (out / "seeds" / "_seeds.yml").write_text("\n".join(seed_yml))
+    # sources: the tables the seeds load into schema `raw`, read by every other system's staging models
+    src_yml = ["sources:", "  - name: raw", "    description: The shop's raw exports, loaded into schema `raw`.", "    schema: raw", "    tables:"]
+    for entity in ENTITIES:
+        seed_name, raw_cols = SEEDS[entity]
+        src_yml += [f"      - name: {seed_name}", f"        description: Raw {PLURAL[entity]}, one row per {entity}.", "        columns:"]
+        src_yml += [f"          - name: {c.raw}\n            description: {yaml_str(c.doc)}" for c in raw_cols]
+    (out / "models" / "staging").mkdir(parents=True, exist_ok=True)
+    (out / "models" / "staging" / "_sources.yml").write_text("\n".join(src_yml) + "\n")
     # models and one YAML per folder
     folders: dict[str, list[Model]] = {}
     for m in gen.models.values():
