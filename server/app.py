@@ -118,3 +118,8 @@ async def serve(settings: Settings) -> None:
             await app.run_stdio_async()
     finally:
         await ctx.engine.shutdown()
+        for hook in ctx.exit_hooks:
+            try:
+                hook()
+            except Exception:
+                log.warning("exit hook %r failed", hook, exc_info=True)

@@ -45,7 +45,8 @@ def exit_now() -> None:
     """End the process as soon as the transport has closed and the worker is stopped. Interpreter finalization would
     take seconds more (torch, onnxruntime, Chroma and dbt tear down their modules and threads) while the client waits
     and then kills the process anyway; everything acknowledged is already durable (SQLite with synchronous=FULL,
-    files renamed into place), so there is nothing left to flush but our own streams."""
+    files renamed into place), and what services kept for exit has been written by serve()'s exit hooks
+    (AppContext.exit_hooks): atexit handlers do not run."""
     import logging
     import os
 

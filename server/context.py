@@ -22,6 +22,9 @@ class AppContext:
     serving: bool = False  # set by serve(): a process that answers clients warms slow services up in the background
     _shared: dict[str, Any] = field(default_factory=dict)
     run_listeners: list[RunListener] = field(default_factory=list)  # e.g. auto-escalation (server/app.py)
+    # Run by serve() when the transport closes, before the process ends without interpreter teardown (server/cli.py):
+    # what a service would otherwise leave to atexit (e.g. the column model's cache on disk).
+    exit_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def token_budget(self) -> int:

@@ -93,7 +93,8 @@ class ColumnService:
         self._dirty = False
         self._saved_at = float("-inf")
         self._load_store()
-        atexit.register(self.save, True)
+        atexit.register(self.save, True)  # an in-process app (tests, scripts)
+        ctx.exit_hooks.append(lambda: self.save(True))  # a serving process ends without atexit (server/cli.py exit_now)
 
     # -- the durable cache: a restarted server (each Claude Desktop session) starts warm ---------------------------
     def _load_store(self) -> None:
