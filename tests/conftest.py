@@ -399,6 +399,23 @@ class RawServer:
 HOSTILE_STATS: dict[str, int] = {"calls": 0, "internal_errors": 0}
 
 
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """Under pytest-xdist (make test: -n 2) a worker hands its counts to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hostile_stats"] = dict(HOSTILE_STATS)
+
+
+try:
+    import xdist  # noqa: F401  (its hooks exist only when it is installed)
+
+    def pytest_testnodedown(node: Any, error: Any) -> None:
+        for key, value in (getattr(node, "workeroutput", {}) or {}).get("hostile_stats", {}).items():
+            HOSTILE_STATS[key] += value
+except ImportError:
+    pass
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
     if HOSTILE_STATS["calls"]:
         terminalreporter.write_line(f"hostile property test: {HOSTILE_STATS['calls']} calls, "
