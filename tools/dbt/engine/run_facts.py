@@ -3,6 +3,7 @@ model ran incrementally or was rebuilt, and the first rows a failing test return
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,46 +72,40 @@ def failing_rows(nodes: list[dict[str, Any]], manifest: Any, adapter_type: str, 
     back); other adapters get none."""
     tests = [n for n in nodes if n.get("resource_type") == "test" and n.get("status") in ("fail", "warn")
              and n.get("compiled_sql")][:MAX_TESTS_READ]
+    if not tests:
+        return
     from tools.dbt.engine import readonly
 
-    if tests and adapter_type in readonly.READ_ONLY_TRANSACTION_ADAPTERS:
-        _failing_rows_in_transaction(tests, manifest, adapter_type)
+    if adapter_type in readonly.READ_ONLY_TRANSACTION_ADAPTERS:
+        from dbt.adapters.factory import FACTORY
+
+        adapter = FACTORY.adapters.get(adapter_type)
+        if adapter is not None:
+            _read_each(tests, manifest, adapter_type, lambda sql: readonly.run_in_read_only_transaction(adapter, sql, FAILING_ROWS))
         return
-    if not tests or adapter_type != "duckdb" or not _reopens_cleanly(credentials):
+    if adapter_type != "duckdb" or not _reopens_cleanly(credentials):
         return
-    relations = readonly.project_relations(manifest)
     try:
         con = readonly.open_duckdb_read_only(credentials, project_dir)
     except Exception:
         return
     try:
-        for node in tests:
-            sql = node["compiled_sql"]
-            if readonly.preview_problem(sql, adapter_type, relations) is not None:
-                continue
-            try:
-                node["failing_rows"] = readonly.run_duckdb_preview(con, sql, FAILING_ROWS)
-            except Exception as exc:  # the rows are a courtesy; the test's own failure is already reported
-                node["failing_rows_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        _read_each(tests, manifest, adapter_type, lambda sql: readonly.run_duckdb_preview(con, sql, FAILING_ROWS))
     finally:
         con.close()
 
 
-def _failing_rows_in_transaction(tests: list[dict[str, Any]], manifest: Any, adapter_type: str) -> None:
-    """PostgreSQL: each failing test's query in a read-only transaction that is rolled back (readonly.py)."""
-    from dbt.adapters.factory import FACTORY
-
+def _read_each(tests: list[dict[str, Any]], manifest: Any, adapter_type: str, read: Callable[[str], dict[str, Any]]) -> None:
+    """Each test's query through `read` (on a connection or transaction the database keeps read-only), if it passes the
+    preview checks."""
     from tools.dbt.engine import readonly
 
-    adapter = FACTORY.adapters.get(adapter_type)
-    if adapter is None:
-        return
     relations = readonly.project_relations(manifest)
     for node in tests:
         sql = node["compiled_sql"]
         if readonly.preview_problem(sql, adapter_type, relations) is not None:
             continue
         try:
-            node["failing_rows"] = readonly.run_in_read_only_transaction(adapter, sql, FAILING_ROWS)
+            node["failing_rows"] = read(sql)
         except Exception as exc:  # the rows are a courtesy; the test's own failure is already reported
             node["failing_rows_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
