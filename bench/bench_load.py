@@ -27,11 +27,9 @@ import asyncio
 import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,39 +198,6 @@ async def run_load(url: str, duration: float, clients: int = 20, builders: int =
     return load
 
 
-@contextmanager
-def http_server(project: Path, data_dir: Path, *extra: str, log: Path | None = None):
-    """`dbt-ae-mcp serve --http` on a free port (every toolset by default); yields its MCP URL."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--project-dir", str(project), "--data-dir",
-                             str(data_dir), "--http", f"127.0.0.1:{port}", *extra], cwd=REPO, stdout=subprocess.DEVNULL, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not listen on {port} (exit {proc.poll()})") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
-
-
 async def warm(url: str) -> None:
     """One call of each kind before the clock starts: the worker parsed, the embedding model and linter loaded, and the
     modules a first build imports loaded (a first dbt_build in a fresh server stalls every call for ~1-2 s)."""
@@ -245,17 +210,6 @@ async def warm(url: str) -> None:
             result = await client.call_tool(tool, args)
             if result.is_error:
                 raise RuntimeError(f"warm-up {tool} failed: {result.content[0].text if result.content else ''}")
-
-
-def built_shop(dest: Path) -> Path:
-    """A copy of fixtures/shop built by dbt's CLI."""
-    project = dest / "shop"
-    shutil.copytree(REPO / "fixtures" / "shop", project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal"))
-    built = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", "build", "--project-dir", str(project),
-                            "--profiles-dir", str(project)], capture_output=True, text=True, cwd=project, check=False)
-    if built.returncode:
-        raise RuntimeError(built.stdout[-3000:])
-    return project
 
 
 def main() -> None:
@@ -280,9 +234,12 @@ def main() -> None:
     else:
         work = Path(tempfile.mkdtemp(prefix="bench-load-"))
         try:
-            project = built_shop(work)
+            sys.path[:0] = [str(REPO), str(REPO / "tests")]
+            from conftest import built_template, copy_shop, http_serving  # the tests' own helpers (as bench_completion)
+
+            project = built_template(copy_shop(work))
             (work / "data").mkdir()
-            with http_server(project, work / "data", *args.serve_arg, log=work / "server.log") as url:
+            with http_serving(project, work / "data", *args.serve_arg, stderr_path=work / "server.log") as url:
                 load = asyncio.run(go(url))
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,18 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp_types import Icon
 
 from server.context import AppContext
+from server.icons import toolset_icon
 
 DBT_TOOLSETS = {"dbt", "authoring", "quality", "lineage", "files"}  # those that run on the dbt engine (server/app.py)
 
-# Small inline SVG icons (data: URIs): nothing to fetch, nothing to host.
-_SVG = "data:image/svg+xml;base64,"
-DBT_ICON = [Icon(src=_SVG + "PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCAxNiAxNiI+PHJlY3Qgd2lkdGg9IjE2IiBoZWlnaHQ9IjE2IiByeD0iMyIgZmlsbD0iI2ZmNjk0YiIvPjwvc3ZnPg==",
-                 mime_type="image/svg+xml", sizes=["any"])]
-MEMORY_ICON = [Icon(src=_SVG + "PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCAxNiAxNiI+PGNpcmNsZSBjeD0iOCIgY3k9IjgiIHI9IjciIGZpbGw9IiM0YjdiZmYiLz48L3N2Zz4=",
-                    mime_type="image/svg+xml", sizes=["any"])]
+# One badge per toolset, as on the tools (server/icons.py).
+DBT_ICON = [toolset_icon("dbt")]
+MEMORY_ICON = [toolset_icon("memory")]
 JSON = "application/json"
 
 
@@ -81,7 +78,6 @@ def register_resources(app: MCPServer, ctx: AppContext) -> list[str]:
 
         register_template_argument("memory://{+key}", "key", lambda value: matching(known_keys(ctx), value))
     if "delegation" in ctx.settings.toolsets:
-        from server.icons import toolset_icon
         from server.resources.task_resource import agent_names, read_task, task_ids
 
         @app.resource("task://{id}", name="task", title="Task", mime_type=JSON, icons=[toolset_icon("delegation")],

@@ -93,8 +93,8 @@ class SqlShape:
     joins: int
     has_is_incremental: bool
     tree: exp.Expression | None = field(default=None, repr=False)  # the parsed statement, for further analysis
-    # A star that passes a ref()/source()'s columns through unnamed; `select * from final` over a CTE that names its
-    # columns (the dbt style guide's last line) does not.
+    # A star that passes a ref()/source()'s columns through unnamed (the column model's stars_reaching_relations);
+    # `select * from final` over a CTE that names its columns (the dbt style guide's last line) does not.
     star_reads_relation: bool = False
 
 
@@ -123,38 +123,10 @@ def parse_sql(sql: str, dialect: str) -> SqlShape:
             columns.append("*")
         else:
             columns.append(projection.alias_or_name)
+    if star:  # the column model's check: CTEs expanded, does a star still pass a relation's columns through?
+        from tools.lineage.column_model import stars_reaching_relations
     return SqlShape(columns=columns, star=star, joins=len(list(tree.find_all(exp.Join))), has_is_incremental="is_incremental()" in sql,
-                    tree=tree, star_reads_relation=star and _star_reaches_relation(final, _ctes(tree), set()))
-
-
-def _ctes(tree: exp.Expression) -> dict[str, exp.Expression]:
-    with_ = tree.args.get("with") or tree.args.get("with_")
-    return {cte.alias_or_name.lower(): cte.this for cte in (with_.expressions if with_ else [])}
-
-
-def _star_reaches_relation(select: exp.Expression, ctes: dict[str, exp.Expression], seen: set[str]) -> bool:
-    """Whether a select's star passes through the columns of a relation outside the query (a ref or source), following
-    `select *` through CTEs; a CTE whose select names its columns stops it."""
-    while isinstance(select, (exp.Union, exp.Subquery)):
-        select = select.this if isinstance(select, exp.Subquery) else select.left
-    if not isinstance(select, exp.Select):
-        return True
-    if not any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in select.expressions):
-        return False
-    from_ = select.args.get("from") or select.args.get("from_")
-    sources = [*(from_.expressions if from_ and from_.expressions else [from_.this] if from_ else []),
-               *(join.this for join in select.args.get("joins") or [])]
-    for source in sources:
-        if isinstance(source, exp.Subquery):
-            if _star_reaches_relation(source.this, ctes, seen):
-                return True
-            continue
-        name = source.name.lower() if isinstance(source, exp.Table) and not source.db else None
-        if name is None or name not in ctes or name in seen:
-            return True
-        if _star_reaches_relation(ctes[name], ctes, seen | {name}):
-            return True
-    return not sources
+                    tree=tree, star_reads_relation=star and stars_reaching_relations(plain, dialect))
 
 
 def layer_problems(layer: str, found: Relations, shape: SqlShape, seed_names: set[str]) -> list[str]:

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tools.dbt.results import FAILED
 from tools.delegation.store import NewTask, Task, TaskStore
 
 log = logging.getLogger("dbt_ae_mcp.delegation")
 
-FAILED = frozenset({"error", "fail", "runtime error"})
 MAX_FAILING = 50
 AUTO_COMMANDS = frozenset({"build", "test"})
 
@@ -61,7 +61,8 @@ def auto_escalate(store: TaskStore, *, to_agent: str, from_agent: str, command: 
     if command not in AUTO_COMMANDS:
         return []
     tests = [n for n in nodes if n.get("resource_type") == "test"]
-    store.passed_again([str(n["unique_id"]) for n in tests if n.get("status") == "pass"])
+    escalated = store.escalated_nodes()  # a read: most builds clear nothing, and need no write transaction
+    store.passed_again([str(n["unique_id"]) for n in tests if n.get("status") == "pass" and n["unique_id"] in escalated])
     failing = [n for n in tests if n.get("status") in FAILED]
     if not failing:
         return []

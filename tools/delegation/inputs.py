@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from memory.redact import forbidden_character
 from server.inputs import StrictInput
+from tools.dbt.runs import RunStore
 
 ROSTER = ("data-pipeline-engineer", "sql-database-specialist", "apache-spark-engineer", "tableau-bi-specialist",
           "data-governance-agent", "cicd-engineer")
@@ -89,7 +90,7 @@ class EscalateInput(StrictInput):
     @field_validator("run_id")
     @classmethod
     def _run(cls, value: str | None) -> str | None:
-        if value is not None and value != "latest" and not re.match(r"^[0-9]{13}-[0-9a-f]{4}$", value):
+        if value is not None and value != "latest" and not RunStore.valid(value):
             raise PydanticCustomError("invalid_run_id", f"{value[:40]!r} is not a run id",
                                       {"hint": "Use 'latest', or run_id from a dbt tool's result."})
         return value

@@ -177,6 +177,9 @@ class TaskStore:
         last passed: None when it has one."""
         now = self.clock()
         with self._wal.write() as db:
+            if auto_node is not None and db.execute("SELECT 1 FROM auto_escalations WHERE project = ? AND node = ?",
+                                                    (self.project, auto_node)).fetchone():
+                return None
             cursor = db.execute(
                 "INSERT INTO tasks (project, kind, status, rank, level, from_agent, to_agent, title, details, related_nodes, run, "
                 "created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -184,11 +187,7 @@ class TaskStore:
                  json.dumps(list(new.related_nodes)), json.dumps(new.run) if new.run else None, now, now))
             task_id = int(cursor.lastrowid or 0)
             if auto_node is not None:
-                added = db.execute("INSERT OR IGNORE INTO auto_escalations (project, node, task_id) VALUES (?, ?, ?)",
-                                   (self.project, auto_node, task_id)).rowcount
-                if not added:
-                    db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
-                    return None
+                db.execute("INSERT INTO auto_escalations (project, node, task_id) VALUES (?, ?, ?)", (self.project, auto_node, task_id))
             db.execute("INSERT INTO notes (task_id, at, agent, status, text) VALUES (?, ?, ?, 'open', ?)",
                        (task_id, now, new.from_agent, f"{new.kind} created"))
         return self.get(task_id)
