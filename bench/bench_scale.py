@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/bench_scale.py                      # generate bench/.work/scale/project, build, measure
     .venv/bin/python bench/bench_scale.py --project /tmp/sg    # reuse a project written by gen_styleguide_project.py
+    .venv/bin/python bench/bench_scale.py --project /tmp/sg --no-cli-build --only compile,analyze   # some series alone
 
 Steps, in this order (one server, a real MCP client over stdio):
   1. generate the project (bench/gen_styleguide_project.py --models 1000 --seed 7: seeds, a `raw` source over the
@@ -19,7 +20,11 @@ Steps, in this order (one server, a real MCP client over stdio):
   5. dbt_build of the whole project through MCP (timed), then the RSS of the server process tree (server + its dbt
      worker: psutil if installed, else VmRSS from /proc/<pid>/status; VmHWM is the peak).
 Every edited file is put back, even on failure. The CLI runs while no server is up (DuckDB takes a file lock).
-Results: a table on stdout and bench/.work/scale_results.json; the load average before and after (shared machine).
+Results: a table on stdout and bench/.work/scale_results.json (scale_results-only-<labels>.json with --only); the load
+average before and after (shared machine).
+
+--only runs the series named (comma-separated labels, default all): cli (step 3, and step 2 unless --no-cli-build),
+check, check-edit, lineage, lineage-png, analyze, compile, list, build (step 5 with the RSS).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ REPO = HERE.parent
 WORK = HERE / ".work"
 DBT = Path(sys.executable).parent / "dbt"
 TOOLSETS = "dbt,quality,lineage"
+
+SERIES = ("cli", "check", "check-edit", "lineage", "lineage-png", "analyze", "compile", "list", "build")  # --only labels
 
 TARGETS = {  # label: (limit, unit)
     "project_check (all models)": (5000.0, "ms"),
@@ -228,7 +235,7 @@ async def series(call: Callable[[], Awaitable[tuple[float, dict[str, Any], Any]]
     return stats_ms(times, first), result
 
 
-async def mcp_part(project: Path, h: dict[str, Any], calls: int) -> dict[str, Any]:
+async def mcp_part(project: Path, h: dict[str, Any], calls: int, only: frozenset[str] | set[str] = frozenset(SERIES)) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-data-"))
     mart, stg_rel = h["mart_model"], h["staging_path"]
     # the model edited for the incremental check: the mart (a file nobody else edits in this run)
@@ -238,7 +245,7 @@ async def mcp_part(project: Path, h: dict[str, Any], calls: int) -> dict[str, An
     try:
         async with Server(project, data_dir, WORK / "scale-server.err") as srv:
             out["initialize_s"] = round(srv.init_s, 3)
-            log(f"server up in {srv.init_s:.2f} s; project_check (the first call compiles every model)...")
+            log(f"server up in {srv.init_s:.2f} s")
 
             async def record(label: str, tool: str, args: dict[str, Any], before: Callable[[int], None] | None = None) -> dict[str, Any]:
                 timing, result = await series(lambda: srv.call(tool, args), calls, before)
@@ -246,41 +253,50 @@ async def mcp_part(project: Path, h: dict[str, Any], calls: int) -> dict[str, An
                 log(f"{label}: {timing}")
                 return result
 
-            checked = await record("project_check (all models)", "project_check", {})
-            out["checked"] = {"violations": checked.get("total"), "server_elapsed_s": checked.get("elapsed_s")}
+            if "check" in only:
+                log("project_check (the first call compiles every model)...")
+                checked = await record("project_check (all models)", "project_check", {})
+                out["checked"] = {"violations": checked.get("total"), "server_elapsed_s": checked.get("elapsed_s")}
 
             def edit(i: int) -> None:
                 (project / mart_rel).write_text(originals[mart_rel] + f"-- bench_scale edit {i}\n")
 
-            await record("project_check after a one-line edit", "project_check", {}, edit)
-            (project / mart_rel).write_text(originals[mart_rel])
-            await srv.call("project_check", {})  # settle on the original file again
+            if "check-edit" in only:
+                await record("project_check after a one-line edit", "project_check", {}, edit)
+                (project / mart_rel).write_text(originals[mart_rel])
+                await srv.call("project_check", {})  # settle on the original file again
 
-            await record("model_lineage of a mart (structured)", "model_lineage", {"model": mart, "format": "structured"})
-            await record("model_lineage of a mart (default PNG)", "model_lineage", {"model": mart})
+            if "lineage" in only:
+                await record("model_lineage of a mart (structured)", "model_lineage", {"model": mart, "format": "structured"})
+            if "lineage-png" in only:
+                await record("model_lineage of a mart (default PNG)", "model_lineage", {"model": mart})
 
-            await srv.call("start_tracking", {"filepath": stg_rel})
-            (project / stg_rel).write_text(originals[stg_rel].replace(h["rename"]["from"], h["rename"]["to"], 1))
-            changes = await record("analyze_changes after a one-line edit", "analyze_changes", {"filepath": stg_rel})
-            f = (changes.get("files") or [{}])[0]
-            out["analyze_changes_found"] = {k: f.get(k) for k in ("columns_removed", "columns_added", "columns_renamed", "broken_downstream")}
-            (project / stg_rel).write_text(originals[stg_rel])
-            await srv.call("stop_tracking", {"filepath": stg_rel})
+            if "analyze" in only:
+                await srv.call("start_tracking", {"filepath": stg_rel})
+                (project / stg_rel).write_text(originals[stg_rel].replace(h["rename"]["from"], h["rename"]["to"], 1))
+                changes = await record("analyze_changes after a one-line edit", "analyze_changes", {"filepath": stg_rel})
+                f = (changes.get("files") or [{}])[0]
+                out["analyze_changes_found"] = {k: f.get(k) for k in ("columns_removed", "columns_added", "columns_renamed", "broken_downstream")}
+                (project / stg_rel).write_text(originals[stg_rel])
+                await srv.call("stop_tracking", {"filepath": stg_rel})
 
-            await record("dbt_compile select=<one model>", "dbt_compile", {"select": mart})
+            if "compile" in only:
+                await record("dbt_compile select=<one model>", "dbt_compile", {"select": mart})
 
-            listed = await record("dbt_list first page", "dbt_list", {})
-            out["dbt_list_bytes"] = len(json.dumps(listed, separators=(",", ":")).encode())
-            out["dbt_list_items"] = {k: (len(v) if isinstance(v, list) else v) for k, v in listed.items() if k != "nodes"} | {
-                "page_len": len(listed.get("nodes") or listed.get("items") or [])}
+            if "list" in only:
+                listed = await record("dbt_list first page", "dbt_list", {})
+                out["dbt_list_bytes"] = len(json.dumps(listed, separators=(",", ":")).encode())
+                out["dbt_list_items"] = {k: (len(v) if isinstance(v, list) else v) for k, v in listed.items() if k != "nodes"} | {
+                    "page_len": len(listed.get("nodes") or listed.get("items") or [])}
 
-            log("dbt_build through MCP (whole project)...")
-            t, built, _ = await srv.call("dbt_build", {"timeout_seconds": 3600})
-            out["dbt_build"] = {"s": round(t, 1), "success": built.get("success"),
-                                "counts": {k: built.get(k) for k in ("counts", "summary", "status_counts") if built.get(k) is not None}}
-            log(f"dbt_build: {out['dbt_build']}")
-            out["rss"] = rss_of(server_tree())
-            log(f"RSS: {out['rss']['total_mib']} MiB")
+            if "build" in only:
+                log("dbt_build through MCP (whole project)...")
+                t, built, _ = await srv.call("dbt_build", {"timeout_seconds": 3600})
+                out["dbt_build"] = {"s": round(t, 1), "success": built.get("success"),
+                                    "counts": {k: built.get(k) for k in ("counts", "summary", "status_counts") if built.get(k) is not None}}
+                log(f"dbt_build: {out['dbt_build']}")
+                out["rss"] = rss_of(server_tree())
+                log(f"RSS: {out['rss']['total_mib']} MiB")
     finally:
         for rel, text in originals.items():
             if (project / rel).read_text() != text:
@@ -299,6 +315,8 @@ def table(r: dict[str, Any]) -> str:
             "| --- | --- | --- | --- | --- |"]
 
     def timed(label: str, cli_text: str) -> None:
+        if label not in s:
+            return
         limit, _ = TARGETS.get(label, (None, None))
         t = s[label]
         target = f"<= {limit / 1000:g} s" if limit and limit >= 1000 else (f"<= {limit:g} ms" if limit else "(no target)")
@@ -310,12 +328,18 @@ def table(r: dict[str, Any]) -> str:
     timed("model_lineage of a mart (structured)", no_cli + "; `dbt ls -s +m+` lists names only")
     timed("model_lineage of a mart (default PNG)", no_cli)
     timed("analyze_changes after a one-line edit", no_cli)
-    timed("dbt_compile select=<one model>", f"`dbt compile -s <model>`: {c['compile']['p50_ms'] / 1000:.2f} s / {c['compile']['p95_ms'] / 1000:.2f} s")
+    timed("dbt_compile select=<one model>", f"`dbt compile -s <model>`: {c['compile']['p50_ms'] / 1000:.2f} s / {c['compile']['p95_ms'] / 1000:.2f} s"
+          if "compile" in c else "not run (--only)")
+    if "dbt_list first page" not in s:
+        return "\n".join(rows)
     lb = r["mcp"]["dbt_list_bytes"]
     t = s["dbt_list first page"]
     rows.append(f"| `dbt_list` first page <= 64 KB | {lb:,} bytes; {t['p50_ms']:,.1f} ms / {t['p95_ms']:,.1f} ms | {t['first_s']:.2f} s | "
-                f"{'PASS' if lb <= 64 * 1024 else 'over'} | `dbt ls`: {c['ls']['bytes']:,} bytes ({c['ls']['lines']:,} lines, every node); "
-                f"{c['ls']['p50_ms'] / 1000:.2f} s / {c['ls']['p95_ms'] / 1000:.2f} s |")
+                f"{'PASS' if lb <= 64 * 1024 else 'over'} | "
+                + (f"`dbt ls`: {c['ls']['bytes']:,} bytes ({c['ls']['lines']:,} lines, every node); "
+                   f"{c['ls']['p50_ms'] / 1000:.2f} s / {c['ls']['p95_ms'] / 1000:.2f} s |" if "ls" in c else "not run (--only) |"))
+    if "dbt_build" not in r["mcp"]:
+        return "\n".join(rows)
     b = r["mcp"]["dbt_build"]
     cb = c.get("build")
     rows.append(f"| `dbt_build` of the whole project (no target) | {b['s']:.1f} s (one run, tables already there) | | | "
@@ -335,7 +359,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10, help="timed warm calls per series (after one warm-up)")
     parser.add_argument("--cli-calls", type=int, default=3, help="timed runs of each CLI command")
     parser.add_argument("--no-cli-build", action="store_true", help="skip the CLI's full build (the project must be built)")
+    parser.add_argument("--only", default=",".join(SERIES), help=f"comma-separated series to run (default all): {','.join(SERIES)}")
     a = parser.parse_args()
+    only = {label.strip() for label in a.only.split(",") if label.strip()}
+    if not only or only - set(SERIES):
+        parser.error(f"--only takes labels among {', '.join(SERIES)}; unknown: {', '.join(sorted(only - set(SERIES))) or '(none given)'}")
+    partial = only != set(SERIES)
     WORK.mkdir(exist_ok=True)
     started = time.time()
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -350,11 +379,14 @@ def main() -> None:
     result: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)), "project": str(project),
                               "models": h["models"], "layers": h["layers"], "sql_lines": h["sql_lines"], "calls": a.calls,
                               "mart": h["mart_model"], "staging": h["staging_model"], "load_before": load_before}
-    result["cli"] = cli_part(project, h["mart_model"], a.cli_calls, build=not a.no_cli_build)
-    result["mcp"] = asyncio.run(mcp_part(project, h, a.calls))
+    if partial:
+        result["only"] = sorted(only, key=SERIES.index)
+    result["cli"] = cli_part(project, h["mart_model"], a.cli_calls, build=not a.no_cli_build) if "cli" in only else {}
+    result["mcp"] = asyncio.run(mcp_part(project, h, a.calls, only))
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["total_s"] = round(time.time() - started, 1)
-    (WORK / "scale_results.json").write_text(json.dumps(result, indent=1))
+    name = f"scale_results-only-{'-'.join(result['only'])}.json" if partial else "scale_results.json"
+    (WORK / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     print()
     print(f"{h['models']} models {h['layers']}, SQL lines {h['sql_lines']}; server initialize {result['mcp']['initialize_s']:.2f} s; "

@@ -111,5 +111,4 @@ def profile_dialect(root: Path, profiles_dir: Path, target: str | None) -> str:
 
 async def project_index(engine: Any, timeout: float, progress: Any = None) -> ProjectIndex:
     """The warm manifest's summary from the dbt worker (parsed again first if the project changed)."""
-    reply = await engine.invoke(["describe"], timeout=timeout, progress=progress)
-    return ProjectIndex(reply.payload)
+    return ProjectIndex(await engine.describe(timeout=timeout, progress=progress))

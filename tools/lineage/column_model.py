@@ -10,8 +10,8 @@ through any number of `select *` levels.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property, lru_cache
 from typing import Any
 
 import sqlglot
@@ -54,6 +54,19 @@ class NodeFacts:
     declared: list[tuple[str, str | None]] = field(default_factory=list)  # YAML columns (name, data_type)
     seed_header: list[str] | None = None
 
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of every field, computed once per object (facts are not changed once made; the caller keeps a node's
+        facts while its inputs are the same objects): what infer's memo key takes of the node."""
+        h = hashlib.sha256()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "compiled_sql" and value is not None:  # the long one: its bytes, not a repr that escapes them
+                h.update(b"S%d:" % len(value) + value.encode())
+            else:
+                h.update(repr(value).encode() + b"\0")
+        return h.hexdigest()
+
 
 @dataclass
 class NodeColumns:
@@ -65,6 +78,11 @@ class NodeColumns:
     @property
     def known(self) -> bool:
         return self.unresolved is None
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the columns, computed once per object (results are shared through the memo and never changed)."""
+        return hashlib.sha256(repr((self.names, self.types, self.origin, self.unresolved)).encode()).hexdigest()
 
 
 def parent_schema(facts: NodeFacts, known: dict[str, NodeColumns], nodes: dict[str, NodeFacts]) -> dict[str, Any]:
@@ -207,15 +225,27 @@ def infer(nodes: dict[str, NodeFacts], dialect: str, known: dict[str, NodeColumn
         if uid in out:
             continue
         facts = nodes[uid]
-        schema = parent_schema(facts, out, nodes)
-        key = hashlib.sha256(repr((facts, sorted(schema.items()) if schema else None, dialect)).encode()).hexdigest() if memo is not None else ""
+        key = memo_key(facts, out, nodes, dialect) if memo is not None else ""
         if memo is not None and key in memo:
             out[uid] = memo[key]
             continue
-        out[uid] = node_columns(facts, schema, dialect)
+        out[uid] = node_columns(facts, parent_schema(facts, out, nodes), dialect)
         if memo is not None:
             memo[key] = out[uid]
     return out
+
+
+def memo_key(facts: NodeFacts, known: dict[str, NodeColumns], nodes: dict[str, NodeFacts], dialect: str) -> str:
+    """Everything node_columns(facts, parent_schema(facts, known, nodes), dialect) depends on: the node's facts, and
+    each parent that parent_schema takes (its relation and its columns), in order; from digests each object computes
+    once, so a memo hit costs no repr of SQL or schemas."""
+    parts = [dialect, facts.digest]
+    for parent in facts.parents:
+        columns, pf = known.get(parent), nodes.get(parent)
+        if columns is None or not columns.names or pf is None or not pf.relation:
+            continue  # as parent_schema skips it
+        parts += [pf.relation, columns.digest]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def node_columns(facts: NodeFacts, schema: dict[str, Any], dialect: str) -> NodeColumns:

@@ -21,8 +21,9 @@ from typing import Any
 
 from server.context import AppContext
 from server.errors import ToolFailure
+from server.manifest import wait_until_written
 from tools.authoring.project import profile_dialect
-from tools.lineage.column_model import NodeColumns, NodeFacts, infer, relation_key
+from tools.lineage.column_model import ColumnRead, NodeColumns, NodeFacts, columns_read, infer, relation_key, sql_output
 from tools.lineage.graph import LineageGraph
 
 COLUMN_TYPES = ("model", "seed", "snapshot", "source")
@@ -82,11 +83,14 @@ class ColumnService:
         self._memo: dict[str, NodeColumns] = {}
         self._stars: dict[str, bool] = {}
         self._lineage: dict[str, dict[str, Any]] = {}
+        self._sql: dict[str, Any] = {}  # sqlglot results (sql_output, columns_read) by everything they depend on
+        self._facts: tuple[LineageGraph | None, dict[str, tuple[Any, Any, Any, NodeFacts]]] = (None, {})
         self._inline: dict[str, tuple[str | None, str | None]] = {}
         self._dialect: tuple[tuple[int, ...], str] | None = None
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
         self._lock = asyncio.Lock()
         self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
+        self._described_graph: tuple[str | None, LineageGraph | None] = (None, None)  # by the worker's manifest generation
         self._graph_lock = threading.Lock()
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self._store = ctx.settings.data_dir / "columns" / f"{self.root.name}-{digest}.json"
@@ -130,11 +134,20 @@ class ColumnService:
             pass
 
     async def graph(self, fresh: bool = False) -> LineageGraph:
-        """The warm manifest's graph (target/manifest.json), reloaded when the file changes. `fresh` first lets the
-        worker parse files changed since its last parse (what column tools need: the files on disk)."""
+        """The warm manifest's graph. `fresh` first lets the worker parse files changed since its last parse (what
+        column tools need: the files on disk). From the worker's summary when it describes the manifest the worker
+        holds now (no file read, and no wait for manifest.json after an edit); else from target/manifest.json,
+        reloaded when the file changes."""
         path = self.root / "target" / "manifest.json"
-        if fresh or not path.is_file():  # the worker writes it with each parse
-            await self.ctx.engine.invoke(["refresh" if path.is_file() else "describe"], timeout=self.ctx.settings.timeout_seconds)
+        if fresh or not path.is_file():
+            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds)
+        described = self.ctx.engine.current_description()
+        if described is not None and described.get("lineage") is not None:
+            generation = described.get("generation")
+            if self._described_graph[0] != generation:
+                self._described_graph = (generation, LineageGraph.from_manifest(described["lineage"]))
+            return self._described_graph[1]
+        await asyncio.to_thread(wait_until_written, self.root)
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -266,7 +279,7 @@ class ColumnService:
             stack.extend(graph.nodes[uid].get("depends_on") or graph.parents.get(uid, []))
         async with self._lock:
             await self._compile(graph, sorted(needed), progress)
-            facts = gather_facts(graph, needed, {u: (c[1], c[2]) for u, c in self._compiled.items()}, self.catalog(), self.root, project)
+            facts = self._facts_of(graph, needed, project)
             dialect = self.dialect
             known = {u: cols for u, (sql, cols) in self._database.items() if u in facts and facts[u].compiled_sql == sql}
             before = len(self._memo)
@@ -296,6 +309,48 @@ class ColumnService:
                     columns = infer(facts, dialect, known, self._memo)
             self.save()
         return ColumnView(columns, facts, dialect)
+
+    def _facts_of(self, graph: LineageGraph, needed: Iterable[str], project: str | None) -> dict[str, NodeFacts]:
+        """gather_facts of `needed`; a node whose inputs (its manifest entry, compiled SQL, catalog entry) are the same
+        objects as at its last gathering keeps its NodeFacts, and with them the digest infer's memo keys on (computed
+        once per object). Seeds are gathered again each time (their header is read from the CSV)."""
+        kept_graph, kept = self._facts
+        if kept_graph is not graph:
+            kept = {}
+            self._facts = (graph, kept)
+        catalog = self.catalog()
+        out: dict[str, NodeFacts] = {}
+        stale: list[str] = []
+        for uid in needed:
+            node, compiled, cataloged = graph.nodes[uid], self._compiled.get(uid), catalog.get(uid)
+            entry = kept.get(uid)
+            if entry is not None and entry[0] is node and entry[1] is compiled and entry[2] is cataloged and node["resource_type"] != "seed":
+                out[uid] = entry[3]
+            else:
+                stale.append(uid)
+        made = gather_facts(graph, stale, {u: (self._compiled[u][1], self._compiled[u][2]) for u in stale if u in self._compiled},
+                            catalog, self.root, project)
+        for uid, facts in made.items():
+            kept[uid] = (graph.nodes[uid], self._compiled.get(uid), catalog.get(uid), facts)
+        return out | made
+
+    def _sqlglot(self, kind: str, compute: Any, sql: str, dialect: str, *context: Any) -> Any:
+        """A sqlglot result of compiled SQL (`compute(sql, dialect, *context)`), cached by all it depends on."""
+        key = hashlib.sha256(repr((kind, dialect, context)).encode() + b"\0" + sql.encode()).hexdigest()
+        if key not in self._sql:
+            if len(self._sql) > 5000:
+                self._sql.clear()
+            self._sql[key] = compute(sql, dialect, *context)
+        return self._sql[key]
+
+    def output_of(self, sql: str, dialect: str, schema: dict[str, Any]) -> tuple[list[str], dict[str, str | None], str | None]:
+        """column_model.sql_output, cached (a tracked file's baseline and current SQL are qualified once, not per call)."""
+        names, types, why = self._sqlglot("output", sql_output, sql, dialect, schema)
+        return list(names), dict(types), why
+
+    def reads_of(self, sql: str, dialect: str, schema: dict[str, Any], relations: dict[str, str]) -> list[ColumnRead]:
+        """column_model.columns_read, cached (analyze_changes asks again about the same readers on every call)."""
+        return list(self._sqlglot("reads", columns_read, sql, dialect, schema, relations))
 
     def lineage_of(self, uid: str, sql: str, dialect: str, relations: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
         """Every output column's one-hop upstream edges (columns.upstream_of_all), cached by what they depend on."""

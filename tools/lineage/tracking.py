@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from server.registration import ProgressReporter
 from tools.authoring.files import project_path, read_text
 from tools.lineage import changes as change_logic
 from tools.lineage.base import LineageBase
-from tools.lineage.column_model import NodeColumns
+from tools.lineage.column_model import ColumnRead, NodeColumns
 from tools.lineage.column_service import ColumnView
 from tools.lineage.graph import LineageGraph
 from tools.lineage.inputs import AnalyzeChangesInput, StopInput, TrackInput
@@ -134,14 +135,14 @@ class ChangeTracking(LineageBase):
     async def _column_impact(self, graph: LineageGraph, node: str, baseline: str, current: str, progress: ProgressReporter) -> ColumnImpact:
         """The node's output columns before (its baseline compiled as inline SQL) and now, and what downstream reads a
         column it no longer outputs: through every level of stars, from each node's compiled SQL."""
-        from tools.lineage.column_model import infer, parent_schema, sql_output
+        from tools.lineage.column_model import infer, parent_schema
 
         service = self.column_service()
         below, _ = graph.walk(node, 0, 50, {"model", "snapshot"})
         descendants = [n["unique_id"] for n in below if n["distance"] > 0]
         view = await service.view(graph, [node, *descendants], progress=progress)
         facts, now = view.facts[node], view.columns[node]
-        after = sql_output(facts.compiled_sql, view.dialect, parent_schema(facts, view.columns, view.facts)) if facts.compiled_sql else ([], {}, now.unresolved)
+        after = service.output_of(facts.compiled_sql, view.dialect, parent_schema(facts, view.columns, view.facts)) if facts.compiled_sql else ([], {}, now.unresolved)
         impact = ColumnImpact(before=change_logic.OutputColumns(list(now.names), dict(after[1])),
                               after=change_logic.OutputColumns(list(now.names), dict(after[1])), unresolved=now.unresolved)
         if baseline == current or not now.known:
@@ -150,13 +151,13 @@ class ChangeTracking(LineageBase):
         if compiled is None:
             impact.unresolved = f"the baseline did not compile: {problem}"
             return impact
-        names, types, why = sql_output(compiled, view.dialect, parent_schema(facts, view.columns, view.facts))
+        names, types, why = service.output_of(compiled, view.dialect, parent_schema(facts, view.columns, view.facts))
         if why is not None:
             impact.unresolved = f"baseline: {why}"
             return impact
         impact.before = change_logic.OutputColumns(names, types)
         then = infer(view.facts, view.dialect, known={node: NodeColumns(names, types, "sql")}, memo=service.memo)
-        impact.broken = broken_reads(self.root, graph, view, then, node, descendants)
+        impact.broken = broken_reads(self.root, graph, view, then, node, descendants, service.reads_of)
         return impact
 
 
@@ -169,10 +170,13 @@ class ColumnImpact:
 
 
 def broken_reads(root: Path, graph: LineageGraph, view: ColumnView, then: dict[str, NodeColumns], changed: str,
-                 descendants: list[str]) -> list[dict[str, Any]]:
+                 descendants: list[str], reads_of: Callable[..., list[ColumnRead]] | None = None) -> list[dict[str, Any]]:
     """Downstream nodes that name a column their parent outputs at the baseline (`then`) but no longer outputs now
-    (`view`), with the source file's line; and data tests on such a column."""
+    (`view`), with the source file's line; and data tests on such a column. `reads_of` is column_model.columns_read or
+    a cached one (ColumnService.reads_of)."""
     from tools.lineage.column_model import columns_read, parent_relations, parent_schema
+
+    reads_of = reads_of or columns_read
 
     lost = {uid: {c.lower() for c in then[uid].names} - {c.lower() for c in view.columns[uid].names}
             for uid in [changed, *descendants] if uid in then and uid in view.columns and view.columns[uid].known}
@@ -181,7 +185,7 @@ def broken_reads(root: Path, graph: LineageGraph, view: ColumnView, then: dict[s
         facts = view.facts.get(uid)
         if facts is None or not facts.compiled_sql or not any(lost.get(p) for p in facts.parents):
             continue
-        reads = columns_read(facts.compiled_sql, view.dialect, parent_schema(facts, then, view.facts), parent_relations(facts, view.facts))
+        reads = reads_of(facts.compiled_sql, view.dialect, parent_schema(facts, then, view.facts), parent_relations(facts, view.facts))
         for read in reads:
             if read.column.lower() in lost.get(read.parent, set()):
                 path = graph.nodes[uid].get("path") or ""

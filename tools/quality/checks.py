@@ -7,13 +7,13 @@ summary (tools/dbt_engine/describe.py) and the models' SQL files; nothing runs i
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from server import fastjson
 from server.errors import ToolFailure
 from tools.authoring import rules as sql_rules
 from tools.authoring.project import ProjectIndex
@@ -133,8 +133,8 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
         uid, path, name = model["unique_id"], model["path"], model["name"]
         sql = read(root / path) or ""
         parents_seen = [(p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", [])]
-        key = hashlib.sha256(json.dumps([sql, model, tests_by_node.get(uid, []), parents_seen, index.dialect,
-                                         asdict((columns or {}).get(uid) or ModelColumns(None, None))], sort_keys=True, default=str).encode()).hexdigest()
+        key = hashlib.sha256(fastjson.digest_text([sql, model, tests_by_node.get(uid, []), parents_seen, index.dialect,
+                                                   asdict((columns or {}).get(uid) or ModelColumns(None, None))])).hexdigest()
         if cache is not None and key in cache:
             out += cache[key]
             continue

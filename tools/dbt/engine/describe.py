@@ -6,6 +6,7 @@ the config keys tools reason about, declared columns, dependencies and test atta
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 # dbt's own macros and the adapters': hundreds of them, never what an agent's project defines or installs
@@ -35,35 +36,105 @@ def _patch_path(node: Any) -> str | None:
     return patch.split("://", 1)[-1] if patch else None  # "shop://models/x.yml" -> "models/x.yml"
 
 
+def _graph_entry(node: Any) -> dict[str, Any]:
+    """The fields tools/lineage/graph.py LineageGraph.from_manifest reads, under manifest.json's names."""
+    config = getattr(node, "config", None)
+    contract = getattr(config, "contract", None)
+    checksum = getattr(node, "checksum", None)
+    entry: dict[str, Any] = {
+        "name": node.name, "resource_type": str(node.resource_type), "original_file_path": getattr(node, "original_file_path", None),
+        "package_name": node.package_name, "relation_name": getattr(node, "relation_name", None),
+        "config": {"materialized": getattr(config, "materialized", None), "contract": {"enforced": bool(getattr(contract, "enforced", False))}},
+        "columns": {name: {"data_type": c.data_type, "description": "x" if (c.description or "").strip() else ""}
+                    for name, c in (getattr(node, "columns", None) or {}).items()},
+        "checksum": {"checksum": getattr(checksum, "checksum", None)},
+        "depends_on": {"nodes": list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])},
+        "column_name": getattr(node, "column_name", None),
+    }
+    if str(node.resource_type) == "source":
+        entry["source_name"] = node.source_name
+    return entry
+
+
+GRAPH_SECTIONS = ("nodes", "sources", "exposures", "metrics", "semantic_models", "unit_tests")
+
+
+def lineage_manifest(manifest: Any) -> dict[str, Any]:
+    """What LineageGraph reads of manifest.json, from the manifest in memory: the server builds its graph from this
+    rather than waiting for manifest.json (written off the request path after an in-place re-parse). Parent and
+    child maps as dbt's build_parent_and_child_maps makes them (sorted lists, every edge member a key)."""
+    out: dict[str, Any] = {"metadata": {"generated_at": str(getattr(manifest.metadata, "generated_at", "") or "")}}
+    for section in GRAPH_SECTIONS:
+        out[section] = {uid: memoized("graph", uid, n, _graph_entry) for uid, n in getattr(manifest, section).items()}
+    members = chain(*(getattr(manifest, s).values() for s in ("nodes", "sources", "exposures", "functions", "metrics", "semantic_models",
+                                                           "saved_queries", "unit_tests") if hasattr(manifest, s)))
+    parents: dict[str, list[str]] = {}
+    for member in members:
+        parents[member.unique_id] = list(member.depends_on_nodes)
+    children: dict[str, list[str]] = {uid: [] for uid in parents}
+    for uid, ps in parents.items():
+        for parent in ps:
+            if parent in children:
+                children[parent].append(uid)
+    out["parent_map"] = {k: sorted(v) for k, v in parents.items()}
+    out["child_map"] = {k: sorted(v) for k, v in children.items()}
+    return out
+
+
+_memo: dict[tuple[str, str], tuple[Any, Any, dict[str, Any]]] = {}  # (kind, unique_id) -> (object, created_at, entry)
+
+
+def memoized(kind: str, uid: str, obj: Any, build: Any) -> dict[str, Any]:
+    """`build(obj)`, again only for an object dbt parsed anew (a new object or created_at: incremental.py's test). After
+    a one-line edit of a 1,000-model project, building every entry again was a second of each call."""
+    held = _memo.get((kind, uid))
+    created = getattr(obj, "created_at", None)
+    if held is not None and held[0] is obj and held[1] == created:
+        return held[2]
+    entry = build(obj)
+    _memo[(kind, uid)] = (obj, created, entry)
+    return entry
+
+
+def forget_removed(manifest: Any) -> None:
+    live = {uid for section in ("nodes", *GRAPH_SECTIONS) for uid in getattr(manifest, section, {})}
+    for key in [k for k in _memo if k[1] not in live]:
+        del _memo[key]
+
+
+def _node_item(node: Any) -> dict[str, Any]:
+    unique_id = node.unique_id
+    item: dict[str, Any] = {
+        "unique_id": unique_id,
+        "name": node.name,
+        "resource_type": str(node.resource_type),
+        "package": node.package_name,
+        "path": node.original_file_path,
+        "patch_path": _patch_path(node),
+        "config": _config(node),
+        "columns": _columns(node),
+        "documented_columns": [n for n, c in (getattr(node, "columns", None) or {}).items() if (c.description or "").strip()],
+        "description": (getattr(node, "description", "") or "").strip(),
+        "depends_on": list(getattr(node.depends_on, "nodes", []) or []),
+    }
+    if str(node.resource_type) == "test":
+        metadata = getattr(node, "test_metadata", None)
+        item["test_name"] = metadata.name if metadata is not None else None
+        item["test_namespace"] = metadata.namespace if metadata is not None else None
+        item["column_name"] = getattr(node, "column_name", None)
+        combination = (metadata.kwargs or {}).get("combination_of_columns") if metadata is not None else None
+        item["combination_of_columns"] = list(combination) if isinstance(combination, (list, tuple)) else None
+        attached = getattr(node, "attached_node", None)
+        item["attached_node"] = attached
+    if str(node.resource_type) == "snapshot":
+        item["relation"] = getattr(node, "relation_name", None)
+    return item
+
+
 def describe(manifest: Any) -> dict[str, Any]:
     project_name = getattr(manifest.metadata, "project_name", None)
-    nodes = []
-    for unique_id, node in manifest.nodes.items():
-        item: dict[str, Any] = {
-            "unique_id": unique_id,
-            "name": node.name,
-            "resource_type": str(node.resource_type),
-            "package": node.package_name,
-            "path": node.original_file_path,
-            "patch_path": _patch_path(node),
-            "config": _config(node),
-            "columns": _columns(node),
-            "documented_columns": [n for n, c in (getattr(node, "columns", None) or {}).items() if (c.description or "").strip()],
-            "description": (getattr(node, "description", "") or "").strip(),
-            "depends_on": list(getattr(node.depends_on, "nodes", []) or []),
-        }
-        if str(node.resource_type) == "test":
-            metadata = getattr(node, "test_metadata", None)
-            item["test_name"] = metadata.name if metadata is not None else None
-            item["test_namespace"] = metadata.namespace if metadata is not None else None
-            item["column_name"] = getattr(node, "column_name", None)
-            combination = (metadata.kwargs or {}).get("combination_of_columns") if metadata is not None else None
-            item["combination_of_columns"] = list(combination) if isinstance(combination, (list, tuple)) else None
-            attached = getattr(node, "attached_node", None)
-            item["attached_node"] = attached
-        if str(node.resource_type) == "snapshot":
-            item["relation"] = getattr(node, "relation_name", None)
-        nodes.append(item)
+    forget_removed(manifest)
+    nodes = [memoized("node", uid, node, _node_item) for uid, node in manifest.nodes.items()]
     sources = [
         {"unique_id": uid, "name": s.name, "source_name": s.source_name, "package": s.package_name, "path": s.original_file_path,
          "columns": _columns(s), "loaded_at_field": s.loaded_at_field, "description": (s.description or "").strip(),
@@ -81,4 +152,5 @@ def describe(manifest: Any) -> dict[str, Any]:
         for uid, e in manifest.exposures.items()
     ]
     adapter_type = getattr(manifest.metadata, "adapter_type", None)
-    return {"project_name": project_name, "adapter_type": adapter_type, "nodes": nodes, "sources": sources, "macros": macros, "exposures": exposures}
+    return {"project_name": project_name, "adapter_type": adapter_type, "nodes": nodes, "sources": sources, "macros": macros, "exposures": exposures,
+            "lineage": lineage_manifest(manifest)}

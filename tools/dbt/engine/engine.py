@@ -58,6 +58,21 @@ class DbtEngine(WorkerProcess):
         finally:
             self._lock.release()
 
+    async def describe(self, *, timeout: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """The warm manifest's summary (describe.py), parsed again first if a file changed. The worker sends it only
+        when its manifest is not the one this process already holds: on a 1,000-model project it is megabytes."""
+        held = self.description
+        reply = await self.invoke(["describe"], timeout=timeout, progress=progress, options={"have": (held or {}).get("generation")})
+        if reply.payload.get("unchanged") and held is not None and held.get("generation") == reply.payload.get("generation"):
+            return held
+        self.description = reply.payload
+        return reply.payload
+
+    def current_description(self) -> dict[str, Any] | None:
+        """The held summary when it describes the manifest the worker holds now, else None."""
+        held = self.description
+        return held if held is not None and self.generation is not None and held.get("generation") == self.generation else None
+
     async def _invoke_locked(
         self,
         args: list[str],
@@ -101,6 +116,7 @@ class DbtEngine(WorkerProcess):
                         if progress is not None:
                             await progress(finished, None, f"{message.get('name')} {message.get('unique_id')} {message.get('status')}")
                         continue
+                    self.generation = message.get("generation")
                     if not message.get("ok"):
                         error = message.get("error") or {}
                         raise ToolFailure(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from server import fastjson
 from server.errors import ToolFailure
 
 log = logging.getLogger("dbt_ae_mcp.engine")
@@ -35,6 +36,8 @@ class WorkerProcess:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._waiting = 0
+        self.generation: str | None = None  # the worker's manifest at its last reply (worker.py Worker.generation)
+        self.description: dict[str, Any] | None = None  # the last `describe` payload (DbtEngine.describe)
 
     # -- process lifecycle -------------------------------------------------------------------------
     def check_project(self) -> None:
@@ -96,7 +99,7 @@ class WorkerProcess:
                 if not line:
                     break
                 try:
-                    message = json.loads(line)
+                    message = fastjson.loads(line)  # megabytes for a big project's manifest summary
                 except json.JSONDecodeError:
                     log.warning("dbt worker wrote a non-JSON line: %r", line[:200])
                     continue

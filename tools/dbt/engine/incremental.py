@@ -1,0 +1,246 @@
+"""Re-parsing an edited project against the worker's own manifest, and writing dbt's artifacts off the request path.
+
+dbt's partial parse is incremental in parsing but not in I/O: each `dbt parse` reads the whole saved manifest back
+(target/partial_parse.msgpack), parses the changed files, then writes the msgpack and target/manifest.json anew. On
+a 1,000-model project that I/O was 60 % of an 8.8 s re-parse after a one-line edit (bench/RESULTS.md). The worker
+already holds the last manifest, so:
+
+- `handing_over(manifest)`: while it is active, dbt's ManifestLoader takes `manifest` as its saved manifest (after
+  dbt's own checks that partial parsing may reuse it: same dbt version, vars, profile, project configs) instead of
+  reading the msgpack, and does not write the msgpack. dbt's partial parser changes that object in place, so the
+  caller must drop it when the parse fails.
+- The Jinja `graph` variable (Manifest.build_flat_graph: every node's to_dict, 60 % of such a re-parse) is built again
+  only for the objects the parse made anew; an object dbt kept (same object, same created_at: dbt's own test for "not
+  parsed this time") keeps its entry.
+- `ArtifactWriter`: a forked child writes manifest.json and the msgpack (each to a temporary file, then renamed) while
+  the worker answers. `target/manifest.json.pending` exists until the child is done, so the server's readers of
+  manifest.json can wait for the new one (server/manifest.py) instead of reading the one from before the edit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PENDING_NAME = "manifest.json.pending"
+
+_handover: Any = None  # the manifest the next ManifestLoader takes as its saved one
+_installed = False
+FLAT_SECTIONS = ("exposures", "functions", "groups", "metrics", "nodes", "sources", "semantic_models", "saved_queries")
+_flat_memo: dict[str, Any] = {"manifest": None, "entries": {}}  # section -> uid -> (object, created_at, its flat dict)
+last_target_path: str | None = None  # the root project's target path, as dbt resolved it in the last handover
+
+
+def install() -> None:
+    """Once per process, before the first parse (so that parse's flat graph is remembered)."""
+    global _installed
+    if _installed:
+        return
+    from dbt.parser.manifest import ManifestLoader
+
+    read_saved = ManifestLoader.read_manifest_for_partial_parse
+    write_saved = ManifestLoader.write_manifest_for_partial_parse
+
+    def read_manifest_for_partial_parse(self: Any) -> Any:
+        global last_target_path
+        if _handover is None:
+            return read_saved(self)
+        last_target_path = self.root_project.project_target_path
+        usable, _ = self.is_partial_parsable(_handover)
+        return _handover if usable else read_saved(self)
+
+    def write_manifest_for_partial_parse(self: Any) -> None:
+        if _handover is None:
+            write_saved(self)
+
+    ManifestLoader.read_manifest_for_partial_parse = read_manifest_for_partial_parse
+    ManifestLoader.write_manifest_for_partial_parse = write_manifest_for_partial_parse
+    from dbt.contracts.graph.manifest import Manifest
+
+    build_flat = Manifest.build_flat_graph
+
+    def build_flat_graph(self: Any) -> None:
+        if _handover is None or self is not _handover or _flat_memo["manifest"] is not self:
+            build_flat(self)
+        else:
+            self.flat_graph = flat_graph_reusing(self, _flat_memo["entries"])
+        remember_flat_graph(self)
+
+    Manifest.build_flat_graph = build_flat_graph
+    _installed = True
+
+
+def flat_graph_reusing(manifest: Any, entries: dict[str, dict[str, tuple[Any, Any, Any]]]) -> dict[str, dict[str, Any]]:
+    """Manifest.build_flat_graph's dict, with the entry of every object dbt did not parse again taken from `entries`."""
+    out: dict[str, dict[str, Any]] = {}
+    for section in FLAT_SECTIONS:
+        known = entries.get(section, {})
+        table: dict[str, Any] = {}
+        for uid, obj in getattr(manifest, section, {}).items():
+            held = known.get(uid)
+            if held is not None and held[0] is obj and held[1] == getattr(obj, "created_at", None):
+                table[uid] = held[2]
+            else:
+                table[uid] = obj.to_dict(omit_none=False)
+        out[section] = table
+    return out
+
+
+def remember_flat_graph(manifest: Any) -> None:
+    flat = getattr(manifest, "flat_graph", None) or {}
+    _flat_memo["manifest"] = manifest
+    _flat_memo["entries"] = {
+        section: {uid: (obj, getattr(obj, "created_at", None), flat[section][uid])
+                  for uid, obj in getattr(manifest, section, {}).items() if uid in flat.get(section, {})}
+        for section in FLAT_SECTIONS
+    }
+
+
+MANIFEST_TRANSIENTS = ("_doc_lookup", "_source_lookup", "_ref_lookup", "_metric_lookup", "_saved_query_lookup",
+                       "_semantic_model_by_measure_lookup", "_disabled_lookup", "_analysis_lookup", "_singular_test_lookup",
+                       "_function_lookup", "_macros_by_name", "_macros_by_package")
+
+
+def reset_transients(manifest: Any) -> None:
+    """What a msgpack round trip drops, dropped in place: the manifest's lookups and parsing info, its source patches,
+    and each file's contents and partial-parsing dicts. Kept, a schema file's `pp_dict` from the last parse made dbt
+    apply a YAML patch twice (DuplicatePatchPathError after two edits)."""
+    from dbt.contracts.graph.manifest import ParsingInfo
+
+    for name in MANIFEST_TRANSIENTS:
+        if hasattr(manifest, name):
+            setattr(manifest, name, None)
+    manifest._parsing_info = ParsingInfo()
+    manifest.source_patches = {}
+    for source_file in manifest.files.values():
+        source_file.contents = None
+        if hasattr(source_file, "pp_dict"):
+            source_file.pp_dict = None
+            source_file.pp_test_index = None
+
+
+@contextlib.contextmanager
+def handing_over(manifest: Any) -> Iterator[None]:
+    global _handover
+    install()
+    reset_transients(manifest)
+    _handover = manifest
+    try:
+        yield
+    finally:
+        _handover = None
+
+
+EDGE_SECTIONS = ("nodes", "sources", "exposures", "functions", "metrics", "semantic_models", "saved_queries", "unit_tests")
+
+
+def edges_digest(manifest: Any) -> str:
+    """Every graph member and its parents, in a stable order: what dbt's Linker links (a re-parsed node moves to the
+    end of its dict, so the order is sorted, not the manifest's)."""
+    h = hashlib.blake2b(digest_size=16)
+    for section in EDGE_SECTIONS:
+        table = getattr(manifest, section, None) or {}
+        for uid in sorted(table):
+            h.update(f"{section}\0{uid}\0{chr(1).join(table[uid].depends_on_nodes)}\n".encode())
+    return h.hexdigest()
+
+
+def write_artifacts(manifest: Any, target: Path, msgpack: bool = True) -> None:
+    """The msgpack dbt's next cold start reads, then manifest.json; each whole or not at all (temporary file, rename)."""
+    from dbt.parser.manifest import extended_mashumaro_encoder
+    from dbt.version import __version__
+
+    if manifest.metadata.dbt_version != __version__:
+        manifest.metadata.dbt_version = __version__
+    writes = [("manifest.json", lambda p: manifest.writable_manifest().write(str(p)))]
+    if msgpack:
+        writes.insert(0, ("partial_parse.msgpack", lambda p: p.write_bytes(manifest.to_msgpack(extended_mashumaro_encoder))))
+    for name, write in writes:
+        tmp = target / f".{name}.{os.getpid()}.tmp"
+        write(tmp)
+        os.replace(tmp, target / name)
+
+
+class ArtifactWriter:
+    """At most one child at a time: a newer manifest kills the writer of an older one (its file would land last)."""
+
+    def __init__(self, close_in_child: tuple[int, ...] = ()) -> None:
+        self.close_in_child = close_in_child  # the worker's channel to the server: only the worker may hold it open
+        self.pid: int | None = None
+        self.target: Path | None = None
+        self.failed = False  # the last writer died or failed: the worker writes the artifacts itself next time
+
+    def start(self, manifest: Any, target: Path, msgpack: bool = True) -> None:
+        """`msgpack`: also the saved manifest of dbt's next cold start (a third of the child's work; an older one is
+        still correct: dbt re-parses the files whose checksums differ)."""
+        self.stop()
+        target.mkdir(parents=True, exist_ok=True)
+        (target / PENDING_NAME).write_text(str(os.getpid()), encoding="utf-8")
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns, never runs the parent's exit handlers or touches its channel
+            code = 1
+            try:
+                for fd in self.close_in_child:
+                    os.close(fd)
+                write_artifacts(manifest, target, msgpack)
+                (target / PENDING_NAME).unlink(missing_ok=True)
+                code = 0
+            except BaseException as exc:  # the parent sees the exit code; the reason goes to the worker's stderr
+                with contextlib.suppress(Exception):
+                    os.write(2, f"[dbt-ae-mcp worker] writing artifacts failed: {exc!r}\n".encode())
+            os._exit(code)
+        self.pid, self.target = pid, target
+
+    def poll(self) -> bool:
+        """True when no writer is running (a finished one is reaped)."""
+        if self.pid is None:
+            return True
+        done, status = os.waitpid(self.pid, os.WNOHANG)
+        if done == 0:
+            return False
+        self._finished(status)
+        return True
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Block until the writer is done (before a command that writes target/ itself: files must land in order)."""
+        deadline = time.monotonic() + timeout
+        while not self.poll():
+            if time.monotonic() > deadline:
+                self.stop()
+                return
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        _, status = os.waitpid(self.pid, 0)
+        self._finished(status, killed=True)
+
+    def _finished(self, status: int, killed: bool = False) -> None:
+        pid, target = self.pid, self.target
+        self.pid = self.target = None
+        if target is None:
+            return
+        if not killed and os.waitstatus_to_exitcode(status) != 0:
+            self.failed = True
+        if killed or os.waitstatus_to_exitcode(status) != 0:
+            for tmp in target.glob(f".*.{pid}.tmp"):
+                tmp.unlink(missing_ok=True)
+            (target / PENDING_NAME).unlink(missing_ok=True)
+
+
+def clear_leftovers(target: Path) -> None:
+    """At start: a writer killed with its worker leaves its temporary files and the pending marker behind."""
+    for leftover in [*target.glob(".partial_parse.msgpack.*.tmp"), *target.glob(".manifest.json.*.tmp"), target / PENDING_NAME]:
+        with contextlib.suppress(OSError):
+            leftover.unlink()
