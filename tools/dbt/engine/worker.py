@@ -39,8 +39,12 @@ MSGPACK_EVERY_S = 30.0  # a forked writer re-saves dbt's partial-parse msgpack a
 
 def send(message: dict[str, Any], plain: bool = False) -> None:
     """`plain`: only JSON's own types (the manifest summary: megabytes on a big project, written by orjson if present)."""
-    _CHANNEL.write((fastjson.dumps_plain(message) if plain else json.dumps(message, default=str)) + "\n")
-    _CHANNEL.flush()
+    text = (fastjson.dumps_plain(message) if plain else json.dumps(message, default=str)) + "\n"
+    try:
+        _CHANNEL.write(text)
+        _CHANNEL.flush()
+    except (OSError, ValueError):  # the server is gone (killed): nothing can be answered, and raised inside one of
+        os._exit(0)  # dbt's node threads the error left the node undone and the worker waiting on dbt's queue forever
 
 
 class Worker(PreviewOp):
