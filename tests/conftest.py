@@ -22,6 +22,9 @@ from mcp_types import CallToolResult
 
 from server.cli_demo import server_environment
 
+# tests/pg.py: the PostgreSQL cluster and the `warehouse` parametrisation (DuckDB and PostgreSQL), for every module.
+pytest_plugins = ("pg",)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "fixtures" / "shop"
 BATCH2 = FIXTURE / "batches" / "batch2"
@@ -111,14 +114,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @asynccontextmanager
-async def stdio_session(project: Path, data_dir: Path, *extra: str, **client_kw: Any) -> AsyncIterator[Client]:
+async def stdio_session(project: Path, data_dir: Path, *extra: str, env: dict[str, str] | None = None,
+                        **client_kw: Any) -> AsyncIterator[Client]:
+    """A server over stdio; `env` adds variables to its environment (a warehouse's connection: tests/pg.py)."""
     params = StdioServerParameters(command=sys.executable, args=serve_args(project, data_dir, *extra), cwd=str(REPO),
-                                   env=server_environment())
+                                   env={**server_environment(), **(env or {})})
     async with Client(params, **client_kw) as client:
         yield client
 
 
-async def held_session(project: Path, data_dir: Path, *extra: str) -> AsyncIterator[Client]:
+async def held_session(project: Path, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> AsyncIterator[Client]:
     """A stdio_session for a module- or session-scoped async fixture (`yield` from it with `async for`): one server
     process and dbt worker shared by the tests of a module that may share them. The session lives in a task of its
     own because anyio's cancel scopes must be left in the task that entered them, and pytest-asyncio sets a fixture
@@ -129,7 +134,7 @@ async def held_session(project: Path, data_dir: Path, *extra: str) -> AsyncItera
     done = asyncio.Event()
 
     async def hold() -> None:
-        async with stdio_session(project, data_dir, *extra) as session:
+        async with stdio_session(project, data_dir, *extra, env=env) as session:
             opened.set_result(session)
             await done.wait()
 

@@ -1,5 +1,7 @@
 """The authoring tools through a real MCP client on copies of the demo project: the seed prompt's Workflow 1 and 2,
-bad input that must leave every project file byte-identical, and a local package installed offline."""
+bad input that must leave every project file byte-identical, and a local package installed offline. The workflows and
+the tests the tools add run on DuckDB and on PostgreSQL (tests/pg.py); snapshots on PostgreSQL are in
+test_e2e_shop's life cycle."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import apply_batch2, error, ok, registered_tools, rows, stdio_session, node_statuses
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -47,9 +50,9 @@ def column(name: str, expression: str | None = None, description: str | None = N
     return out
 
 
-async def test_workflow_1_incremental_fact_table(shop: Path, data_dir: Path) -> None:
+async def test_workflow_1_incremental_fact_table(warehouse: Warehouse, shop: Path, data_dir: Path) -> None:
     project = bare_shop(shop)
-    async with stdio_session(project, data_dir) as client:
+    async with warehouse.session(project, data_dir) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert registered_tools("authoring") <= set(listed)
         assert not listed["dbt_model"].annotations.read_only_hint
@@ -260,12 +263,12 @@ async def test_bad_input_is_typed_and_changes_nothing(shop: Path, data_dir: Path
         assert project_hashes(shop) == restored
 
 
-async def test_yaml_edits_keep_comments_and_other_columns(built_shop: Path, data_dir: Path) -> None:
-    shop = built_shop
+async def test_yaml_edits_keep_comments_and_other_columns(warehouse: Warehouse, built_shop_on: Path, data_dir: Path) -> None:
+    shop = built_shop_on
     marts = shop / "models/marts/_marts.yml"
     original = marts.read_text()
     marts.write_text("# Marts properties: keep this comment.\n" + original)
-    async with stdio_session(shop, data_dir) as client:
+    async with warehouse.session(shop, data_dir) as client:
         done = ok(await client.call_tool("data_quality_test", {
             "model": "fct_orders", "columns": [{"column": "total_quantity", "tests": [{"accepted_range": {"min_value": 1}}, "not_constant"]}],
             "tests": [{"unique_combination_of_columns": {"combination_of_columns": ["order_id", "customer_id"]}}],

@@ -1,19 +1,20 @@
 """README promises of the authoring toolset that no other test checked (issue 12), through a real MCP client over stdio:
 seeds defined from rows or CSV with their column types, a check-strategy snapshot, YAML edits that replace a test of
 the same kind and keep the file's `tests:`/`data_tests:` spelling, package files put back when an install fails,
-and the incremental defaults. One server and one copy of the shop project serve the whole module."""
+and the incremental defaults. One server and one copy of the shop project serve the whole module, once on DuckDB and
+once on PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import copy_shop, error, ok, rows, stdio_session
+from conftest import copy_shop, error, ok, rows
 from mcp import Client
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ TOOLSETS = ("--toolsets", "dbt,authoring")  # no embedding model to load
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(module_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shop project, with its intermediate properties file spelled the old way (`tests:`)."""
     root = tmp_path_factory.mktemp("authoring_promises")
     shop = copy_shop(root)
@@ -32,24 +33,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def client(project: Path) -> AsyncIterator[Client]:
-    """One server for the module. The session lives in a task of its own because anyio's cancel scopes must be left
-    in the task that entered them, and pytest-asyncio sets a fixture up and tears it down in different tasks."""
-    opened: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
-    done = asyncio.Event()
-
-    async def hold() -> None:
-        async with stdio_session(project, project.parent / "data", *TOOLSETS) as session:
-            opened.set_result(session)
-            await done.wait()
-
-    task = asyncio.create_task(hold())
-    await asyncio.wait([task, opened], return_when=asyncio.FIRST_COMPLETED)
-    if not opened.done():
-        task.result()  # the server never started: raise its error
-    yield opened.result()
-    done.set()
-    await task
+async def client(module_warehouse: Warehouse, project: Path) -> AsyncIterator[Client]:
+    """One server for the module (per warehouse)."""
+    async for session in module_warehouse.held(project, project.parent / "data", *TOOLSETS):
+        yield session
 
 
 def entry(path: Path, section: str, name: str) -> dict[str, Any]:
@@ -81,7 +68,7 @@ def authored(result: dict[str, Any]) -> dict[str, Any]:
     return result["extra"]["authoring"]
 
 
-async def test_seed_from_rows_loads_with_declared_column_type(client: Client, project: Path) -> None:
+async def test_seed_from_rows_loads_with_declared_column_type(client: Client, project: Path, module_warehouse: Warehouse) -> None:
     seeded = ok(await client.call_tool("dbt_seed", {
         "name": "country_codes", "description": "Countries and their population in millions.",
         "rows": [{"code": "GB", "name": "United Kingdom", "population": 67}, {"code": "FR", "name": "France", "population": 68}],
@@ -93,14 +80,16 @@ async def test_seed_from_rows_loads_with_declared_column_type(client: Client, pr
     props = entry(project / "seeds/_seeds.yml", "seeds", "country_codes")
     assert props["config"] == {"column_types": {"population": "bigint"}}
     assert props["description"].startswith("Countries")
-    # DuckDB alone would read 67 as INTEGER: BIGINT is the declared type
-    loaded = await rows(client, "select code, population, typeof(population) as t, typeof(name) as n "
-                                "from {{ ref('country_codes') }} order by code")
-    assert loaded == [{"code": "FR", "population": 68, "t": "BIGINT", "n": "VARCHAR"},
-                      {"code": "GB", "population": 67, "t": "BIGINT", "n": "VARCHAR"}]
+    # DuckDB alone would read 67 as INTEGER (dbt-postgres as integer): BIGINT is the declared type
+    typeof, bigint, text = {"duckdb": ("typeof", "BIGINT", "VARCHAR"), "postgres": ("pg_typeof", "bigint", "text")}[module_warehouse.target]
+    loaded = await rows(client, f"select code, population, cast({typeof}(population) as varchar) as t, "
+                                f"cast({typeof}(name) as varchar) as n from {{{{ ref('country_codes') }}}} order by code")
+    assert loaded == [{"code": "FR", "population": 68, "t": bigint, "n": text},
+                      {"code": "GB", "population": 67, "t": bigint, "n": text}]
 
 
-async def test_seed_from_csv_and_check_snapshot_versions_on_checked_column(client: Client, project: Path) -> None:
+async def test_seed_from_csv_and_check_snapshot_versions_on_checked_column(client: Client, project: Path,
+                                                                           module_warehouse: Warehouse) -> None:
     seeded = ok(await client.call_tool("dbt_seed", {
         "name": "plan_tiers", "csv": "tier,label,monthly_fee\nbasic,Basic,5\npro,Pro,20\n", "column_types": {"monthly_fee": "decimal(10,2)"},
     }))
@@ -108,7 +97,7 @@ async def test_seed_from_csv_and_check_snapshot_versions_on_checked_column(clien
     assert (project / "seeds/plan_tiers.csv").read_text() == "tier,label,monthly_fee\nbasic,Basic,5\npro,Pro,20\n"
     assert entry(project / "seeds/_seeds.yml", "seeds", "plan_tiers")["config"] == {"column_types": {"monthly_fee": "decimal(10,2)"}}
     shown = ok(await client.call_tool("dbt_show", {"sql": "select monthly_fee from {{ ref('plan_tiers') }}"}))
-    assert shown["column_types"] == ["DECIMAL(10,2)"]
+    assert shown["column_types"] == [{"duckdb": "DECIMAL(10,2)", "postgres": "numeric"}[module_warehouse.target]]
 
     made = ok(await client.call_tool("dbt_snapshot", {
         "name": "plan_tiers_snapshot", "relation": "plan_tiers", "unique_key": "tier", "strategy": "check", "check_cols": ["monthly_fee"],

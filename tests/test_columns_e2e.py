@@ -1,6 +1,8 @@
 """Column truth on a project in the dbt style guide's idiom (fixtures/styleguide: import CTEs, `select * from final`,
 a Jinja loop of columns, a star macro, a seed and a source over one table), through a real MCP client: the tools that
-reason about columns agree with what dbt and the database then do."""
+reason about columns agree with what dbt and the database then do; on DuckDB and on PostgreSQL (tests/pg.py), where
+the columns the database reports are PostgreSQL's. Column lineage (from the compiled SQL, stars expanded by the same
+column model) runs on DuckDB."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import error, ok, stdio_session
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -25,10 +28,11 @@ def file_hashes(project: Path) -> dict[str, str]:
             if p.is_file() and not p.relative_to(project).as_posix().startswith(skip) and not p.name.endswith((".duckdb", ".wal"))}
 
 
-async def test_a_rename_behind_stars_is_breaking_and_the_build_agrees(styleguide: Path, data_dir: Path) -> None:
+async def test_a_rename_behind_stars_is_breaking_and_the_build_agrees(warehouse: Warehouse, styleguide_on: Path, data_dir: Path) -> None:
+    styleguide = styleguide_on
     staged = styleguide / "models/staging/stg_payments.sql"
     base = staged.read_text()
-    async with stdio_session(styleguide, data_dir, *TOOLSETS) as client:
+    async with warehouse.session(styleguide, data_dir, *TOOLSETS) as client:
         ok(await client.call_tool("start_tracking", {"filepath": "models/staging/stg_payments.sql"}))
         unchanged = ok(await client.call_tool("analyze_changes", {}))["files"][0]
         assert unchanged["focus_score"] == 1.0 and unchanged["breaking"] is False and unchanged["lines_added"] == 0
@@ -77,13 +81,14 @@ async def test_column_lineage_through_stars_and_the_relation_a_model_reads(style
         assert missing["code"] == "column_not_found" and "first_name" in missing["hint"]
 
 
-async def test_project_check_and_metrics_use_the_real_columns(styleguide: Path, data_dir: Path) -> None:
-    async with stdio_session(styleguide, data_dir, *TOOLSETS) as client:
+async def test_project_check_and_metrics_use_the_real_columns(warehouse: Warehouse, styleguide_on: Path, data_dir: Path) -> None:
+    styleguide = styleguide_on
+    async with warehouse.session(styleguide, data_dir, *TOOLSETS) as client:
         first = ok(await client.call_tool("project_check", {"limit": 1000}))
     # the column model's work is kept in the data dir: a restarted server (a new Claude Desktop session) reuses it
     stored = json.loads(next((data_dir / "columns").glob("styleguide-*.json")).read_text())
     assert len(stored["compiled"]) == 8 and len(stored["memo"]) >= 8 + 4 and stored["stars"]
-    async with stdio_session(styleguide, data_dir, *TOOLSETS) as client:
+    async with warehouse.session(styleguide, data_dir, *TOOLSETS) as client:
         checked = ok(await client.call_tool("project_check", {"limit": 1000}))
         assert checked["violations"] == first["violations"]
         assert checked["by_rule"]["no_select_star"] == 0, checked["violations"]  # select * from final after an explicit final
@@ -109,8 +114,9 @@ async def test_project_check_and_metrics_use_the_real_columns(styleguide: Path, 
         assert coverage["columns"] == round(documented / outputs, 4) and outputs - documented == len(UNDOCUMENTED)
 
 
-async def test_a_snapshot_on_a_missing_column_is_refused_and_replace_redefines(styleguide: Path, data_dir: Path) -> None:
-    async with stdio_session(styleguide, data_dir, "--toolsets", "dbt,authoring") as client:
+async def test_a_snapshot_on_a_missing_column_is_refused_and_replace_redefines(warehouse: Warehouse, styleguide_on: Path, data_dir: Path) -> None:
+    styleguide = styleguide_on
+    async with warehouse.session(styleguide, data_dir, "--toolsets", "dbt,authoring") as client:
         before = file_hashes(styleguide)
         refused = error(await client.call_tool("dbt_snapshot", {
             "name": "customers_snapshot", "relation": "stg_customers", "unique_key": "customer_id", "strategy": "timestamp",

@@ -1,6 +1,8 @@
 """README promises of the dbt toolset that no other test checked (issue 12), through a real MCP client over stdio:
 dbt_retry re-runs only what failed, results fit the output budget, the warm worker re-parses for a new target or
-new vars, and credentials never reach dbt_debug's output or an error's text."""
+new vars, and credentials never reach dbt_debug's output or an error's text. Retry runs on DuckDB and on PostgreSQL
+(tests/pg.py); the rest are about the server, not the warehouse (a budget-cut build on PostgreSQL is in
+test_resources_e2e, a switch between the two adapters in one worker in test_dbt_errors_e2e)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 from mcp_types import CallToolResult
 
 from conftest import all_pages, copy_shop, error, ok, stdio_session, node_statuses
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -92,9 +95,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-async def test_retry_reruns_only_failed_and_skipped_nodes(shop: Path, data_dir: Path) -> None:
+async def test_retry_reruns_only_failed_and_skipped_nodes(warehouse: Warehouse, shop_on: Path, data_dir: Path) -> None:
+    shop = shop_on
     write(shop, "models/probes/retry_ok.sql", "select 1 as id\n")
-    async with stdio_session(shop, data_dir, *DBT_ONLY) as client:
+    async with warehouse.session(shop, data_dir, *DBT_ONLY) as client:
         # A fresh copy has no run_results.json yet: nothing to retry, typed, with the next step.
         assert not (shop / "target" / "run_results.json").exists()
         nothing = error(await client.call_tool("dbt_retry", {}))

@@ -1,7 +1,9 @@
 """Issue 10's findings 1-5 with their exact inputs, on a default and on a --read-only server over one built project.
 
 Each hostile call must come back as a typed error, leave every table as it was, write no file anywhere, and leave
-the project's files byte for byte unchanged. The database is read with duckdb directly after the server stopped.
+the project's files byte for byte unchanged. The database is read directly (duckdb, psycopg2) after the server stopped.
+The default server's tests run on DuckDB and on PostgreSQL (tests/pg.py), with each database's own hostile functions
+besides; the read-only server differs only in the tools it registers, and runs on DuckDB.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from conftest import copy_built, error, ok, stdio_session, node_statuses
+from conftest import copy_built, error, node_statuses, ok, stdio_session
+from pg import Warehouse, built_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +41,18 @@ SHOW_STATEMENTS = [
     "{% do run_query('drop table main.fct_orders') %}select 1 as x",
     "select 1 as x {{ sneaky() }}",
 ]
+# PostgreSQL's own ways to reach files, settings, other sessions and writes from one query.
+SHOW_STATEMENTS_PG = [
+    "select pg_read_file('/etc/passwd')",
+    "select * from pg_ls_dir('/etc')",
+    "select set_config('transaction_read_only', 'off', false)",
+    "select pg_terminate_backend(pid) from pg_stat_activity",
+    "select lo_import('/etc/passwd')",
+    "select * from pg_settings",
+    "with d as (delete from {{ ref('fct_orders') }} returning *) select * from d",
+    # the parser lets FOR UPDATE through (a query that only reads); PostgreSQL refuses it in a read-only transaction
+    "select * from {{ ref('stg_orders') }} for update",
+]
 COMPILE_STATEMENTS = [
     # 3. dbt_compile is read-only: it may not run statements from Jinja
     "{% do run_query(\"copy (select 'pwned' as x) to '/tmp/pwn_compile.csv'\") %}select 1 as x",
@@ -57,24 +71,28 @@ def project_state(project: Path) -> dict[str, str]:
     }
 
 
-def database_state(project: Path) -> dict[str, int]:
-    with duckdb.connect(str(project / "shop.duckdb"), read_only=True) as con:
-        tables = con.execute("select table_schema || '.' || table_name from information_schema.tables order by 1").fetchall()
-        return {name: con.execute(f"select count(*) from {name}").fetchone()[0] for (name,) in tables}
+@pytest.fixture(scope="module")
+def built(request: pytest.FixtureRequest, module_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(project, data dir): a copy of the built demo project with a project macro that writes, shared by the module."""
+    root = tmp_path_factory.mktemp("security")
+    project = built_copy(request, module_warehouse, root)
+    (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
+    (root / "data").mkdir()
+    return project, root / "data"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, built_shop_template: Path) -> tuple[Path, Path]:
-    """(project, data dir): a copy of the built demo project with a project macro that writes, shared by the module."""
-    root = tmp_path_factory.mktemp("security")
+def built_on_duckdb(tmp_path_factory: pytest.TempPathFactory, built_shop_template: Path) -> tuple[Path, Path]:
+    """`built` on DuckDB only, for the read-only server."""
+    root = tmp_path_factory.mktemp("security-read-only")
     project = copy_built(built_shop_template, root)
     (project / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
     (root / "data").mkdir()
     return project, root / "data"
 
 
-async def _hostile_dbt_calls(client: Any) -> None:
-    for sql in SHOW_STATEMENTS:
+async def _hostile_dbt_calls(client: Any, warehouse: Warehouse) -> None:
+    for sql in SHOW_STATEMENTS + (SHOW_STATEMENTS_PG if warehouse.postgres else []):
         failure = error(await client.call_tool("dbt_show", {"sql": sql}))
         assert failure["code"] in ("not_read_only", "relation_not_allowed", "invalid_sql", "jinja_not_allowed"), (sql, failure)
     for sql in COMPILE_STATEMENTS:
@@ -102,18 +120,21 @@ async def _hostile_protocol_calls(client: Any) -> None:
     assert error(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop\u0000/x"}))["code"] in ("invalid_key", "invalid_input")
 
 
-async def test_hostile_inputs_on_a_default_server(built: tuple[Path, Path]) -> None:
+async def test_hostile_inputs_on_a_default_server(built: tuple[Path, Path], module_warehouse: Warehouse) -> None:
     project, data_dir = built
+    warehouse = module_warehouse
     for path in PWN_FILES:
         path.unlink(missing_ok=True)
-    files_before, db_before = project_state(project), database_state(project)
-    async with stdio_session(project, data_dir) as client:
+    files_before, db_before = project_state(project), warehouse.tables(project)
+    async with warehouse.session(project, data_dir) as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert listed["dbt_show"].annotations.read_only_hint is True
         assert listed["dbt_compile"].annotations.read_only_hint is True
         assert not listed["dbt_test"].annotations.read_only_hint  # store_failures writes tables
-        await _hostile_dbt_calls(client)
+        await _hostile_dbt_calls(client, warehouse)
         await _hostile_protocol_calls(client)
+        if warehouse.postgres:  # every preview's read-only transaction was rolled back, refused or not
+            assert warehouse.query(project, "select count(*) from pg_stat_activity where state like 'idle in transaction%'") == [(0,)]
         typo_build = error(await client.call_tool("dbt_build", {"selct": "stg_orders"}))
         assert typo_build["code"] == "invalid_input"
 
@@ -149,35 +170,37 @@ async def test_hostile_inputs_on_a_default_server(built: tuple[Path, Path]) -> N
         assert failed_load["code"] == "dbt_database_error" and "put back" in failed_load["message"]
         assert not (project / "seeds" / "typed_seed.csv").exists()
     assert project_state(project) == files_before
-    assert database_state(project) == db_before
+    assert warehouse.tables(project) == db_before
     assert not [p for p in PWN_FILES if p.exists()]
 
     # Defining a seed loads that seed only.
-    async with stdio_session(project, data_dir) as client:
+    async with warehouse.session(project, data_dir) as client:
         defined = ok(await client.call_tool("dbt_seed", {"name": "country_codes", "rows": [{"code": "GB"}, {"code": "FR"}]}))
         assert defined["success"] and node_statuses(defined) == {"country_codes": "success"}
 
 
-async def test_hostile_inputs_on_a_read_only_server(built: tuple[Path, Path]) -> None:
-    project, data_dir = built
+async def test_hostile_inputs_on_a_read_only_server(built_on_duckdb: tuple[Path, Path]) -> None:
+    project, data_dir = built_on_duckdb
+    warehouse = Warehouse("duckdb")
     for path in PWN_FILES:
         path.unlink(missing_ok=True)
-    files_before, db_before = project_state(project), database_state(project)
+    files_before, db_before = project_state(project), warehouse.tables(project)
     async with stdio_session(project, data_dir, "--read-only") as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert not {"dbt_model", "dbt_macro", "dbt_seed", "dbt_build"} & set(listed)
         assert all(tool.annotations.read_only_hint for name, tool in listed.items() if name.startswith("dbt_"))
         assert "memory_store" not in listed
-        await _hostile_dbt_calls(client)
+        await _hostile_dbt_calls(client, warehouse)
         await _hostile_protocol_calls(client)
     assert project_state(project) == files_before
-    assert database_state(project) == db_before
+    assert warehouse.tables(project) == db_before
     assert not [p for p in PWN_FILES if p.exists()]
 
 
-async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: tuple[Path, Path]) -> None:
+async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: tuple[Path, Path], module_warehouse: Warehouse) -> None:
     project, data_dir = built
-    async with stdio_session(project, data_dir, "--allow-sql-in-jinja", "--toolsets", "dbt,authoring") as client:
+    warehouse = module_warehouse
+    async with warehouse.session(project, data_dir, "--allow-sql-in-jinja", "--toolsets", "dbt,authoring") as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert not listed["dbt_compile"].annotations.read_only_hint
         assert not listed["dbt_show"].annotations.read_only_hint
@@ -190,7 +213,11 @@ async def test_allowing_sql_in_jinja_is_explicit_and_listed(built: tuple[Path, P
         assert ok(await client.call_tool("dbt_show", {"sql": "select 1 as x {{ sneaky() }}"}))["rows"] == [[1]]
         written = error(await client.call_tool("dbt_show", {"sql": "select 1 as x; drop table main.fct_orders"}))
         assert written["code"] in ("not_read_only", "invalid_sql")
-    state = database_state(project)
-    assert state["main.sneaky"] == 1 and state["main.fct_orders"] == 36
-    with duckdb.connect(str(project / "shop.duckdb")) as con:
-        con.execute("drop table main.sneaky")
+    state = warehouse.tables(project)
+    assert state["main.fct_orders"] == 36
+    if warehouse.postgres:
+        # it ran in dbt's open transaction, which the preview rolls back before its own read-only one: nothing stays
+        assert "main.sneaky" not in state, state
+        return
+    assert state["main.sneaky"] == 1
+    warehouse.execute(project, "drop table main.sneaky")

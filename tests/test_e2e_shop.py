@@ -1,4 +1,5 @@
-"""The demo project's life cycle through a real MCP client over stdio: seed, build, batch 2, snapshot, docs."""
+"""The demo project's life cycle through a real MCP client over stdio: seed, build, batch 2, snapshot, docs; on DuckDB and
+on PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import all_pages, apply_batch2, ok, registered_tools, rows, run_server_cli, stdio_session, node_statuses
+from conftest import all_pages, apply_batch2, ok, registered_tools, rows, run_server_cli, node_statuses
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 
 
 
-async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
-    async with stdio_session(shop, data_dir) as client:
+async def test_shop_lifecycle(warehouse: Warehouse, shop_on: Path, data_dir: Path) -> None:
+    shop = shop_on
+    async with warehouse.session(shop, data_dir) as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert set(listed) == registered_tools() and len(registered_tools("dbt")) == 14
         assert listed["dbt_show"].annotations.read_only_hint is True
@@ -23,7 +26,7 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
         assert listed["dbt_run"].input_schema["properties"]["select"].get("description")
 
         debug = ok(await client.call_tool("dbt_debug", {}))
-        assert debug["connection_ok"] is True
+        assert debug["connection_ok"] is True and any(warehouse.adapter in line for line in debug["output"]), debug
 
         seeded = ok(await client.call_tool("dbt_seed", {}))
         assert seeded["success"] and seeded["counts"]["PASS"] == 4
@@ -39,6 +42,14 @@ async def test_shop_lifecycle(shop: Path, data_dir: Path) -> None:
         assert any("model.shop.fct_orders" in m for m in progress), "no per-node progress for fct_orders"
         first = await rows(client, "select count(*) as n, count(distinct order_id) as d from {{ ref('fct_orders') }}")
         assert first == [{"n": 36, "d": 36}]
+        # column types are the database's own names
+        shown = ok(await client.call_tool("dbt_show", {"model": "stg_customers", "limit": 3}))
+        types = dict(zip(shown["columns"], shown["column_types"]))
+        assert len(shown["rows"]) == 3 and (types["customer_id"], types["city"]) == {
+            "duckdb": ("INTEGER", "VARCHAR"), "postgres": ("integer", "character varying")}[warehouse.target], types
+
+        # sqlfluff reads the project in the target's dialect (the demo project has no .sqlfluff)
+        assert ok(await client.call_tool("sql_lint", {"path": "models/marts/fct_orders.sql"}))["dialect"] == warehouse.target
 
         compiled = ok(await client.call_tool("dbt_compile", {"select": "fct_orders"}))
         assert [n["unique_id"] for n in compiled["nodes"]] == ["model.shop.fct_orders"]

@@ -22,6 +22,7 @@ from conftest import (
     REPO,
     RawServer,
     follow_cursor,
+    free_port,
     serve_args,
     stdio_session,
     with_cursor,
@@ -360,7 +361,8 @@ async def test_a_duckdb_file_locked_by_another_process_is_a_typed_error_with_a_h
 # -- 5. a profile that cannot connect ---------------------------------------------------------------------------------
 
 async def test_a_profile_that_cannot_connect_gets_dbt_debug_advice(built_shop: Path, data_dir: Path) -> None:
-    """Targets whose DuckDB folder is missing or is a file, and one whose adapter type is not installed: dbt_run and
+    """Targets whose DuckDB folder is missing or is a file, a PostgreSQL target with no server on its port, and one whose
+    adapter type is not installed: dbt_run and
     dbt_build are typed errors whose hint says what failed (the profile or the connection), names what to fix in
     profiles.yml and sends to dbt_debug; dbt_debug itself reports the failure; the good target keeps working."""
     profiles = yaml.safe_load((built_shop / "profiles.yml").read_text())
@@ -368,10 +370,13 @@ async def test_a_profile_that_cannot_connect_gets_dbt_debug_advice(built_shop: P
     outputs["no_folder"] = {"type": "duckdb", "path": str(built_shop / "no-such-folder" / "shop.duckdb"), "threads": 1}
     outputs["file_as_folder"] = {"type": "duckdb", "path": str(built_shop / "dbt_project.yml" / "shop.duckdb"), "threads": 1}
     outputs["bad_type"] = {"type": "nosuchwarehouse", "threads": 1}
+    outputs["no_server"] = {"type": "postgres", "host": "127.0.0.1", "port": free_port(), "user": "postgres", "password": "",
+                            "dbname": "shop", "schema": "main", "threads": 1}  # nothing listens there
     (built_shop / "profiles.yml").write_text(yaml.safe_dump(profiles))
     async with stdio_session(built_shop, data_dir, "--toolsets", "dbt") as client:
         for target, code, failed in (("no_folder", "connection_error", "connection failed"),
                                      ("file_as_folder", "connection_error", "connection failed"),
+                                     ("no_server", "connection_error", "connection failed"),
                                      ("bad_type", "profile_error", "profile failed")):
             for tool, args in (("dbt_run", {"select": "stg_orders"}), ("dbt_build", {"select": "stg_orders"})):
                 result = await client.call_tool(tool, {**args, "target": target})
@@ -381,8 +386,10 @@ async def test_a_profile_that_cannot_connect_gets_dbt_debug_advice(built_shop: P
                 assert failed in hint and "profiles.yml" in hint and "dbt_debug" in hint, (target, hint)
                 text = result.content[0].text
                 assert "Traceback" not in text and 'File "' not in text, text
-            if target != "bad_type":
+            if target in ("no_folder", "file_as_folder"):
                 assert "no-such-folder" in hint or "dbt_project.yml" in hint, hint  # names the folder to fix
+            if target == "no_server":
+                assert "Connection refused" in failure["message"] and "port" in hint, failure  # the server's own words
             shown = typed_error(await client.call_tool("dbt_show", {"sql": "select 1 as one", "target": target}))
             assert shown["code"] in ("connection_error", "profile_error", "preview_unavailable"), shown
             assert "Traceback" not in shown["message"]

@@ -79,8 +79,9 @@ async def test_an_edit_is_seen_at_once_and_the_artifacts_follow(built_shop: Path
     assert "model.shop.stg_customers" not in manifest["parent_map"]["model.shop.dim_products"]
 
 
-def test_the_servers_graph_from_the_worker_is_the_graph_of_manifest_json(built_shop: Path) -> None:
+def test_the_servers_graph_from_the_worker_is_the_graph_of_manifest_json(built_shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """describe.lineage_manifest (what the worker sends) read by LineageGraph gives what manifest.json gives."""
+    monkeypatch.chdir(built_shop)  # the profile's DuckDB path is relative: dbt in this process must not create one in the repo
     from dbt.cli.main import dbtRunner
 
     from tools.dbt.engine.describe import lineage_manifest
@@ -142,7 +143,7 @@ def test_a_killed_writer_leaves_no_file_and_no_marker(tmp_path: Path) -> None:
     assert not (tmp_path / "manifest.json").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
-def test_the_flat_graph_after_an_in_place_parse_is_the_one_dbt_builds(built_shop: Path) -> None:
+def test_the_flat_graph_after_an_in_place_parse_is_the_one_dbt_builds(built_shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Jinja `graph` variable after in-place re-parses (entries of the objects dbt kept are reused) equals dbt's
     own Manifest.build_flat_graph of the same manifest, for edits of SQL, YAML (a description, a new test) and a macro;
     so does the worker's summary (describe.py reuses its entries the same way)."""
@@ -151,6 +152,7 @@ def test_the_flat_graph_after_an_in_place_parse_is_the_one_dbt_builds(built_shop
     from tools.dbt.engine import describe
     from tools.dbt.engine.incremental import FLAT_SECTIONS, handing_over, install
 
+    monkeypatch.chdir(built_shop)
     install()
     args = ["--quiet", "parse", "--project-dir", str(built_shop), "--profiles-dir", str(built_shop)]
     first = dbtRunner().invoke(args)

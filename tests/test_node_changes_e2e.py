@@ -2,15 +2,16 @@
 new SQL and config for an existing model with its YAML byte-identical and the build passing; broken SQL put back byte
 for byte with dbt's error typed; dry runs writing nothing; generate writing exactly the columns DuckDB reports for a
 new mart whose SQL only has stars through CTEs, keeping the descriptions and comments already there; bad input
-changing no file."""
+changing no file. On DuckDB and on PostgreSQL (tests/pg.py): the columns generate writes are the ones the test's own
+warehouse reports."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import error, node_statuses, ok, stdio_session
+from conftest import error, node_statuses, ok
+from pg import Warehouse
 from ruamel.yaml import YAML
 from test_files_e2e import tree
 
@@ -41,15 +42,15 @@ select * from final
 """
 
 
-async def test_model_update_and_node_properties(built_shop: Path, data_dir: Path) -> None:
-    project = built_shop
+async def test_model_update_and_node_properties(warehouse: Warehouse, built_shop_on: Path, data_dir: Path) -> None:
+    project = built_shop_on
     (project / MART).parent.mkdir()
     (project / MART).write_text(MART_SQL)
     int_yml = project / INT_YML  # int_order_totals keeps its config in its YAML entry
     int_yml.write_text(int_yml.read_text().replace("  - name: int_order_totals\n", "  - name: int_order_totals\n    config:\n      materialized: view\n", 1))
     stg, staging_yml = project / STG, project / STAGING_YML
     original, yml_bytes = stg.read_bytes(), staging_yml.read_bytes()
-    async with stdio_session(project, data_dir) as client:
+    async with warehouse.session(project, data_dir) as client:
         before = tree(project)
         # -- refusals and bad input: typed, and no file changes
         unknown = error(await client.call_tool("model_update", {"name": "stg_customer", "sql": "select 1 as x"}))
@@ -121,7 +122,6 @@ async def test_model_update_and_node_properties(built_shop: Path, data_dir: Path
         assert next(e for e in entries if e["name"] == "int_order_totals")["config"] == {"materialized": "view", "tags": ["finance"]}
     entry = YAML(typ="safe").load((project / MART_YML).read_text())["models"][0]
     documented = [c["name"] for c in entry["columns"]]
-    with duckdb.connect(str(project / "shop.duckdb"), read_only=True) as db:
-        real = [r[0] for r in db.execute("select column_name from information_schema.columns where table_name = 'customer_cities' "
-                                         "order by ordinal_position").fetchall()]
+    real = [r[0] for r in warehouse.query(project, "select column_name from information_schema.columns "
+                                                   "where table_name = 'customer_cities' order by ordinal_position")]
     assert real and sorted(documented) == sorted(real) and [c for c in real if c != "city"] == added, (documented, real)

@@ -2,7 +2,8 @@
 
 A passing build is compact (passing nodes by name, the slowest five, rows); a failing node's text carries the
 database's own error; a failing test shows what it found (offending values, orphan keys); a stale source names its
-loaded_at field and threshold; an incremental model says whether it ran incrementally and how many rows it merged."""
+loaded_at field and threshold; an incremental model says whether it ran incrementally and how many rows it merged.
+Each test runs on DuckDB and on PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import BATCH2, apply_batch2, node_statuses, ok, stdio_session
+from conftest import BATCH2, apply_batch2, node_statuses, ok
+from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 DBT_ONLY = ("--toolsets", "dbt")
@@ -38,8 +40,9 @@ def changed_orders_in_batch2() -> int:
                       f"union select order_id from read_csv('{items}') where updated_at >= '2025-01-01')").fetchall()[0][0]
 
 
-async def test_results_are_compact_and_say_what_happened(built_shop: Path, data_dir: Path) -> None:
-    async with stdio_session(built_shop, data_dir, *DBT_ONLY) as client:
+async def test_results_are_compact_and_say_what_happened(warehouse: Warehouse, built_shop_on: Path, data_dir: Path) -> None:
+    built_shop = built_shop_on
+    async with warehouse.session(built_shop, data_dir, *DBT_ONLY) as client:
         raw = await client.call_tool("dbt_build", {})
         build = ok(raw)
         total = build["counts"]["TOTAL"]
@@ -65,17 +68,21 @@ async def test_results_are_compact_and_say_what_happened(built_shop: Path, data_
         assert rebuilt["incremental"] == {"fct_orders": "full_refresh"} and rebuilt["rows_affected"]["fct_orders"] == 40
 
 
-async def test_failures_carry_the_database_error_and_what_the_test_found(built_shop: Path, data_dir: Path) -> None:
+async def test_failures_carry_the_database_error_and_what_the_test_found(warehouse: Warehouse, built_shop_on: Path,
+                                                                          data_dir: Path) -> None:
+    built_shop = built_shop_on
     with open(built_shop / "seeds/raw_orders.csv", "a") as csv:
         csv.write("901,777,2024-01-12 08:13:00,lost,2024-01-16 19:13:00\n"
                   "902,778,2024-01-12 08:13:00,lost,2024-01-16 19:13:00\n"
                   "903,2,2024-01-12 08:13:00,misplaced,2024-01-16 19:13:00\n")
     (built_shop / "models/marts/broken_mart.sql").write_text("select no_such_column from {{ ref('dim_customers') }}\n")
-    async with stdio_session(built_shop, data_dir, *DBT_ONLY) as client:
+    async with warehouse.session(built_shop, data_dir, *DBT_ONLY) as client:
         raw = await client.call_tool("dbt_run", {"select": "broken_mart"})
         assert ok(raw)["success"] is False and node_statuses(ok(raw)) == {"broken_mart": "error"}
         # the database's own message, not only dbt's "Runtime Error in model" wrapper
-        assert 'Binder Error: Referenced column "no_such_column" not found' in raw.content[0].text
+        own = {"duckdb": 'Binder Error: Referenced column "no_such_column" not found',
+               "postgres": 'column "no_such_column" does not exist'}[warehouse.target]
+        assert own in raw.content[0].text, raw.content[0].text
         assert "next: fix in models/marts/broken_mart.sql, then dbt_build select='broken_mart+'" in raw.content[0].text
 
         raw = await client.call_tool("dbt_build", {"select": ["raw_orders", "stg_orders"]})

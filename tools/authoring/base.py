@@ -9,6 +9,7 @@ dbt's error is returned as a typed error."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,9 +132,11 @@ class AuthoringBase:
             return []
         nodes = reply.payload.get("nodes") or [{}]
         message = str(nodes[0].get("message") or "the database refused the query")
-        if "Catalog Error" in message or "does not exist" in message:  # an upstream relation is not built yet
+        # DuckDB: Binder Error ... not found; PostgreSQL: column "x" does not exist (its missing relation "does not exist" too)
+        no_column = "Binder Error" in message or "not found" in message.lower() or re.search(r"\bcolumn \S+ does not exist", message)
+        if not no_column and ("Catalog Error" in message or "does not exist" in message):  # an upstream relation is not built yet
             return [f"not checked against the database (an upstream relation is not built): {message.splitlines()[0][:200]}"]
-        code = "column_not_found" if "Binder Error" in message or "not found" in message.lower() else "dbt_database_error"
+        code = "column_not_found" if no_column else "dbt_database_error"
         raise ToolFailure(code, f"{name} compiles, but the database rejects its query: {message.splitlines()[0][:400]}",
                           "Fix the SQL (the column names of its inputs: column_lineage shows them) and call again.")
 

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tools.dbt.engine.invocation import FAST_FLAGS, drop_inline_nodes
-from tools.dbt.engine.serialize import classify_exception, serialize_result, warehouse_problem
+from tools.dbt.engine.serialize import HINTS, classify_exception, serialize_result, warehouse_problem
 
 
 class PreviewOp:
@@ -105,6 +105,9 @@ class PreviewOp:
         except readonly.PreviewRefused as exc:
             return self._refused("not_read_only", f"The preview query was refused: {exc}.", "Pass exactly one select/with query.")
         except Exception as exc:  # the database's own refusal or error
+            if "FailedToConnectError" in {cls.__name__ for cls in type(exc).__mro__}:  # dbt's "Database Error" over the reason
+                return self._refused("connection_error", f"Cannot connect to the warehouse: {' '.join(str(exc).split())[:500]}",
+                                     HINTS["connection_error"])
             message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
             if "read-only transaction" in message:
                 return self._refused("not_read_only", f"The database refused the preview: {message}",

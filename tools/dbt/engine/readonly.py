@@ -24,6 +24,8 @@ DENIED_FUNCTIONS = ("current_setting", "getenv", "duckdb_", "pragma_", "which_se
 # Adapters whose database enforces a read-only transaction (`BEGIN ... READ ONLY`): previews run in one, rolled back.
 READ_ONLY_TRANSACTION_ADAPTERS = frozenset({"postgres"})
 RESOURCE_TYPES = ("model", "seed", "snapshot")
+# PostgreSQL (14+) checks this often (ms) during a preview whether its client is still there, and stops the query if not.
+CLIENT_CHECK_MS = 500
 # Table functions that generate rows and touch nothing outside the query.
 ROW_GENERATORS = ("range", "generate_series", "unnest")
 
@@ -91,7 +93,9 @@ def preview_problem(sql: str, dialect: str, relations: ProjectRelations | None) 
                 return "relation_not_allowed", f"it calls {name}(), which reads the server's environment or files, not project data"
         if isinstance(node, exp.Table):
             if not isinstance(node.this, exp.Identifier):
-                if isinstance(node.this, exp.Func) and {node.this.name.lower(), node.this.sql_name().lower()} & set(ROW_GENERATORS):
+                # PostgreSQL's generate_series() parses as ExplodingGenerateSeries, a GenerateSeries by another name
+                if isinstance(node.this, exp.GenerateSeries) or (
+                        isinstance(node.this, exp.Func) and {node.this.name.lower(), node.this.sql_name().lower()} & set(ROW_GENERATORS)):
                     continue
                 return "relation_not_allowed", f"it reads from {node.this.sql(dialect=dialect)[:80]!r}, which is not a table; previews read project relations"
             if relations is None:
@@ -222,6 +226,10 @@ def run_in_read_only_transaction(adapter: Any, sql: str, limit: int, timeout_s: 
             if cursor.fetchone()[0] != "on":
                 raise PreviewRefused("the database did not start a read-only transaction")
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            if getattr(handle, "server_version", 0) >= 140000:
+                # A timed-out or cancelled call kills this worker; without this the server would run the query on to
+                # statement_timeout, since it notices a client is gone only when it next writes to it.
+                cursor.execute(f"SET LOCAL client_connection_check_interval = {CLIENT_CHECK_MS}")
             cursor.execute(sql)
             described = cursor.description or []
             rows = [[json_value(v) for v in row] for row in cursor.fetchmany(limit)] if limit > 0 and described else []

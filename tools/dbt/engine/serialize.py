@@ -64,11 +64,17 @@ def _compiled_path(node: Any, project_dir: Path) -> str | None:
     return str(full)
 
 
+# Resource types whose statements change a relation's rows: only their rows_affected means rows written.
+CHANGES_ROWS = ("model", "seed", "snapshot")
+
+
 def node_result(result: Any, project_dir: Path) -> dict[str, Any]:
     node = result.node
     config = getattr(node, "config", None)
     adapter_response = getattr(result, "adapter_response", None) or {}
     rows_affected = adapter_response.get("rows_affected") if isinstance(adapter_response, dict) else None
+    if _enum_value(node.resource_type) not in CHANGES_ROWS:  # a test's count is its own query's rows (PostgreSQL: 1)
+        rows_affected = None
     return {
         "unique_id": node.unique_id,
         "name": getattr(node, "name", None),
@@ -187,8 +193,9 @@ EXCEPTION_CODES = [
     ("DbtProfileError", "profile_error", "Check profiles.yml and the target; dbt_debug shows the connection."),
     ("DbtProjectError", "project_error", "Check dbt_project.yml; dbt_debug checks the project set-up."),
     ("DbtSelectorsError", "invalid_selector", "Fix the selector; dbt_list shows what a selection matches."),
-    ("DbtDatabaseError", "dbt_database_error", "The warehouse rejected the SQL: read the message, fix the model."),
+    # before DbtDatabaseError, its base class: a server that refuses the connection is not SQL to fix (PostgreSQL)
     ("FailedToConnectError", "connection_error", "The warehouse is not reachable: run dbt_debug and check the profile."),
+    ("DbtDatabaseError", "dbt_database_error", "The warehouse rejected the SQL: read the message, fix the model."),
     ("DbtInternalError", "dbt_internal_error", "dbt failed internally; try dbt_parse, then report the message."),
     ("DbtRuntimeError", "dbt_runtime_error", "Read the message; dbt_debug and dbt_parse narrow it down."),
     ("DbtException", "dbt_error", "Read the message; dbt_debug and dbt_parse narrow it down."),
@@ -212,7 +219,8 @@ MESSAGE_MARKERS = [
 GENERIC = {"DbtRuntimeError", "DbtException", "Exception"}
 HINTS = {code: hint for _, code, hint in EXCEPTION_CODES} | {
     "model_not_found": "A ref() or source() names a node that does not exist: dbt_list shows the names.",
-    "connection_error": "The warehouse is not reachable: run dbt_debug and check the profile.",
+    "connection_error": "The profile was read, but the connection failed: check the target's connection settings in "
+                        "profiles.yml (host, port, user, password, database or path), then run dbt_debug to check it.",
 }
 
 
