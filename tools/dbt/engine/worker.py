@@ -226,14 +226,14 @@ class Worker(PreviewOp):
         command = args[0]
         manifest = None
         self.writer.poll()
-        if command in ("describe", "refresh"):  # not dbt commands: a summary of the warm manifest (parsed again if stale)
+        if command == "describe":  # not a dbt command: a summary of the warm manifest (parsed again if stale)
             error = self.ensure_manifest(target, vars_json)
             if error is not None:
                 return {"ok": False, "error": error, "events": self.events}
             from tools.dbt.engine.describe import describe
 
             generation = self.generation()
-            if command == "refresh" or options.get("have") == generation:  # the server holds this one already
+            if options.get("have") == generation:  # the server holds this one already
                 return {"ok": True, "success": True, "payload": {"generation": generation, "unchanged": True}, "events": self.events}
             return {"ok": True, "success": True, "payload": {**describe(self.manifest), "generation": generation}, "events": self.events}
         if command == "preview":
