@@ -47,6 +47,9 @@ async def test_shop_lifecycle(warehouse: Warehouse, shop_on: Path, data_dir: Pat
         types = dict(zip(shown["columns"], shown["column_types"]))
         assert len(shown["rows"]) == 3 and (types["customer_id"], types["city"]) == {
             "duckdb": ("INTEGER", "VARCHAR"), "postgres": ("integer", "character varying")}[warehouse.target], types
+        typed = ok(await client.call_tool("dbt_show", {"sql": "select cast(1.25 as numeric(10,2)) as amount, cast('x' as varchar(20)) as code"}))
+        assert typed["column_types"] == {"duckdb": ["DECIMAL(10,2)", "VARCHAR"],
+                                         "postgres": ["numeric(10,2)", "character varying(20)"]}[warehouse.target], typed
 
         # sqlfluff reads the project in the target's dialect (the demo project has no .sqlfluff)
         assert ok(await client.call_tool("sql_lint", {"path": "models/marts/fct_orders.sql"}))["dialect"] == warehouse.target

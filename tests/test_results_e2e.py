@@ -17,6 +17,7 @@ from pg import Warehouse
 
 pytestmark = pytest.mark.e2e
 DBT_ONLY = ("--toolsets", "dbt")
+INT_VIEWS = ["int_customer_order_history", "int_order_items_enriched", "int_order_totals"]
 
 
 def compact(structured: dict) -> int:
@@ -66,6 +67,33 @@ async def test_results_are_compact_and_say_what_happened(warehouse: Warehouse, b
 
         rebuilt = ok(await client.call_tool("dbt_run", {"select": "fct_orders", "full_refresh": True}))
         assert rebuilt["incremental"] == {"fct_orders": "full_refresh"} and rebuilt["rows_affected"]["fct_orders"] == 40
+
+        # Rebuilding a view alone: PostgreSQL drops the views that read it (dbt replaces it, then DROP ... CASCADE), a
+        # view nobody made with dbt included; the result says which are gone and how to get them back. DuckDB drops none.
+        if warehouse.postgres:
+            warehouse.execute(built_shop, "create view main.report_orders as select * from main.int_order_totals")
+
+        async def views() -> list[str]:
+            shown = [v for v in INT_VIEWS if not (await client.call_tool("dbt_show", {"sql": f"select 1 from {{{{ ref('{v}') }}}}"})).is_error]
+            if warehouse.postgres:  # a view of the team's own, not a dbt node (read directly: previews read project relations only)
+                shown += [r[0] for r in warehouse.query(built_shop, "select table_name from information_schema.views where table_name = 'report_orders'")]
+            return shown
+
+        before = await views()
+        alone = ok(await client.call_tool("dbt_run", {"select": "stg_orders"}))
+        dropped = [w for w in alone.get("warnings", []) if "dependent view" in w]
+        after = await views()
+        if warehouse.postgres:
+            assert before == [*INT_VIEWS, "report_orders"] and after == ["int_order_items_enriched"], (before, after)
+            assert len(dropped) == 1 and "dropped 3 dependent view(s)" in dropped[0], dropped
+            assert "int_order_totals" in dropped[0] and "int_customer_order_history" in dropped[0]
+            assert "main.report_orders (not a dbt node)" in dropped[0]
+            assert "select='int_customer_order_history int_order_totals'" in dropped[0], dropped[0]
+        else:
+            assert before == after == INT_VIEWS and not dropped, (before, after, dropped)
+        again = ok(await client.call_tool("dbt_run", {"select": "stg_orders+", "exclude": "fct_orders"}))
+        assert again["success"] and not [w for w in again.get("warnings", []) if "dependent view" in w], again
+        assert await views() == INT_VIEWS
 
 
 async def test_failures_carry_the_database_error_and_what_the_test_found(warehouse: Warehouse, built_shop_on: Path,

@@ -19,6 +19,34 @@ log = logging.getLogger("dbt_ae_mcp.engine")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STREAM_LIMIT = 256 * 1024 * 1024  # one JSON line can carry a large compiled project
+KILL_AFTER_S = 5.0  # a worker asked to stop (SIGTERM: it cancels its database queries first) is killed after this
+
+
+def stop_process(proc: asyncio.subprocess.Process, cancel_first: bool) -> None:
+    """Stop a worker now, synchronously (safe inside a cancelled task). Where the database runs queries apart from the
+    worker (`cancel_first`, which the worker reports), SIGTERM lets it cancel them first (worker.cancel_and_exit) and
+    SIGKILL follows after KILL_AFTER_S; an in-process DuckDB worker is killed at once (its file is free for the next)."""
+    if proc.returncode is not None:
+        return
+    try:
+        if not cancel_first:
+            proc.kill()
+            return
+        proc.terminate()
+    except ProcessLookupError:
+        return
+    try:
+        asyncio.get_running_loop().call_later(KILL_AFTER_S, _kill_if_running, proc)
+    except RuntimeError:  # no loop (interpreter shutdown): do not leave it to chance
+        _kill_if_running(proc)
+
+
+def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
 
 
 class WorkerProcess:
@@ -38,6 +66,7 @@ class WorkerProcess:
         self._waiting = 0
         self.generation: str | None = None  # the worker's manifest at its last reply (worker.py Worker.generation)
         self.description: dict[str, Any] | None = None  # the last `describe` payload (DbtEngine.describe)
+        self.cancel_first = False  # the worker's adapter runs queries outside it: stop it with SIGTERM (stop_process)
 
     # -- process lifecycle -------------------------------------------------------------------------
     def check_project(self) -> None:
@@ -103,6 +132,8 @@ class WorkerProcess:
                 except json.JSONDecodeError:
                     log.warning("dbt worker wrote a non-JSON line: %r", line[:200])
                     continue
+                if "cancel_first" in message:
+                    self.cancel_first = bool(message["cancel_first"])
                 if message.get("type") == "ready":
                     if not ready.done():
                         ready.set_result(message)
@@ -129,11 +160,8 @@ class WorkerProcess:
     def kill(self) -> None:
         """Kill the worker now (synchronously, safe inside a cancelled task) and start a fresh one."""
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            try:
-                proc.kill()
-            except ProcessLookupError:
-                pass
+        if proc is not None:
+            stop_process(proc, self.cancel_first)
         self._proc = None
         self._ready = None
         self.start()
@@ -151,10 +179,7 @@ class WorkerProcess:
                 proc.stdin.close()
             await asyncio.wait_for(proc.wait(), timeout=grace_s)
         except (asyncio.TimeoutError, ProcessLookupError):
-            try:
-                proc.kill()
-            except ProcessLookupError:
-                pass
+            stop_process(proc, self.cancel_first)
             await proc.wait()
 
     async def wait_ready(self) -> dict[str, Any]:

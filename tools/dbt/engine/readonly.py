@@ -207,6 +207,25 @@ def run_duckdb_preview(con: Any, sql: str, limit: int) -> dict[str, Any]:
     return {"columns": columns, "column_types": types, "rows": rows}
 
 
+# numeric, varchar, bpchar and their arrays: the types whose modifier psycopg2 reports less its 4-byte header
+_NUMERIC, _HEADER_MODIFIED = 1700, {1700, 1231, 1043, 1015, 1042, 1014}
+
+
+def postgres_type_modifier(column: Any) -> int:
+    """The result column's type modifier (what `numeric(10,2)` or `varchar(20)` keeps beyond the type), recovered from
+    psycopg2's description, which does not expose it directly; -1 (none) where it cannot tell (then `timestamp(3)`
+    reads as `timestamp`)."""
+    oid, size = int(column[1]), column[3]
+    if oid == _NUMERIC:
+        precision, scale = column[4], column[5]
+        if precision is None or scale is None or precision >= 0xFFFF:
+            return -1
+        return ((precision << 16) | scale) + 4
+    if oid in _HEADER_MODIFIED and size is not None and size >= 0:
+        return size + 4
+    return -1
+
+
 def run_in_read_only_transaction(adapter: Any, sql: str, limit: int, timeout_s: float = 120.0) -> dict[str, Any]:
     """Run one query inside a read-only transaction that is always rolled back, on the adapter's own connection
     (PostgreSQL: the database refuses any write, DDL, nextval() or a switch back to read-write inside it). The
@@ -233,12 +252,16 @@ def run_in_read_only_transaction(adapter: Any, sql: str, limit: int, timeout_s: 
             cursor.execute(sql)
             described = cursor.description or []
             rows = [[json_value(v) for v in row] for row in cursor.fetchmany(limit)] if limit > 0 and described else []
-            oids = sorted({int(d[1]) for d in described if d[1] is not None})
-            names: dict[int, str] = {}
-            if oids:
-                cursor.execute("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid = ANY(%s)", (oids,))
-                names = {int(oid): str(name) for oid, name in cursor.fetchall()}
-            return {"columns": [d[0] for d in described], "column_types": [names.get(int(d[1]), "unknown") for d in described],
+            typed = [(int(d[1]), postgres_type_modifier(d)) for d in described if d[1] is not None]
+            names: dict[tuple[int, int], str] = {}
+            if typed:
+                pairs = sorted(set(typed))
+                cursor.execute("SELECT t.oid, t.mod, format_type(t.oid, nullif(t.mod, -1)) FROM unnest(%s::oid[], %s::int[]) AS t(oid, mod)",
+                               ([o for o, _ in pairs], [m for _, m in pairs]))
+                names = {(int(oid), int(mod)): str(name) for oid, mod, name in cursor.fetchall()}
+            return {"columns": [d[0] for d in described],
+                    "column_types": [names.get((int(d[1]), postgres_type_modifier(d)), "unknown") if d[1] is not None else "unknown"
+                                     for d in described],
                     "rows": rows}
         finally:
             try:

@@ -58,6 +58,38 @@ def incremental_mode(node: Any, adapter: Any) -> str | None:
     return INCREMENTAL
 
 
+def cascade_consequences(data: Any) -> set[tuple[str, str, str]]:
+    """The relations a `drop_cascade` CacheAction says go with the dropped one (not the dropped one itself: that is the
+    backup or temp relation of a rebuild). Lower case, as dbt's cache keys them."""
+    def key(ref: Any) -> tuple[str, str, str]:
+        return (str(ref.database or "").lower(), str(ref.schema or "").lower(), str(ref.identifier or "").lower())
+
+    dropped = key(data.ref_key)
+    return {key(ref) for ref in data.ref_list} - {dropped}
+
+
+def dropped_dependents(cascaded: set[tuple[str, str, str]], adapter: Any, manifest: Any) -> str | None:
+    """A warning naming the views a run's rebuilds took with them (PostgreSQL and other databases that drop a
+    relation's dependent views with it: dbt replaces a view or table by renaming it away and dropping it CASCADE) and
+    that the run did not build again: they are missing from the database until rebuilt. Known from dbt's relation cache,
+    which links dependencies on the adapters where drops cascade; none on the others."""
+    with adapter.cache.lock:
+        present = {tuple(str(part or "").lower() for part in key) for key in adapter.cache.relations}
+    gone = sorted(k for k in cascaded if k not in present)
+    if not gone:
+        return None
+    by_relation = {(str(n.database or "").lower(), str(n.schema or "").lower(), str(n.alias or n.name).lower()): n.name
+                   for n in manifest.nodes.values() if n.resource_type in ("model", "seed", "snapshot")}
+    models = [by_relation[k] for k in gone if k in by_relation]
+    others = [".".join(p for p in k[1:] if p) for k in gone if k not in by_relation]
+    named = models + [f"{o} (not a dbt node)" for o in others]
+    text = (f"rebuilding dropped {len(gone)} dependent view(s) with it (the database drops the views that read a replaced "
+            f"relation): {', '.join(named[:20])}{' …' if len(named) > 20 else ''}. They are missing from the database now")
+    if models:
+        text += f"; rebuild them with dbt_run select={' '.join(models[:20])!r} (or select a rebuilt model with a trailing +)"
+    return text
+
+
 def _reopens_cleanly(credentials: Any) -> bool:
     """Reading the rows closes dbt's DuckDB handle (a file opens read-only only when no handle holds it; dbt_show does
     the same): only where dbt reopens the same state next time, i.e. no attachment other than a DuckDB file."""

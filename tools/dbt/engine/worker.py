@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -34,6 +36,8 @@ from tools.dbt.engine.incremental import ArtifactWriter, clear_leftovers, edges_
 PROGRESS_EVENTS = {"NodeStart", "NodeFinished"}
 TEST_COMMANDS = {"test", "build", "retry"}
 BUILD_COMMANDS = {"run", "build", "retry"}  # where incremental models are materialized
+IN_PROCESS_ADAPTERS = {"duckdb"}  # the database runs inside the worker: killing the worker stops its queries
+CANCEL_WITHIN_S = 3.0  # how long a stopping worker waits for the database to cancel its queries (the server kills it after 5 s)
 MSGPACK_EVERY_S = 30.0  # a forked writer re-saves dbt's partial-parse msgpack at most this often (incremental.py)
 
 
@@ -44,7 +48,38 @@ def send(message: dict[str, Any], plain: bool = False) -> None:
         _CHANNEL.write(text)
         _CHANNEL.flush()
     except (OSError, ValueError):  # the server is gone (killed): nothing can be answered, and raised inside one of
-        os._exit(0)  # dbt's node threads the error left the node undone and the worker waiting on dbt's queue forever
+        cancel_and_exit()  # dbt's node threads the error left the node undone and the worker waiting on dbt's queue forever
+
+
+def cancel_and_exit(*_signal: Any) -> None:
+    """End the worker after asking the database to stop what it runs for us (dbt's cancel_open_connections, what dbt
+    does on Ctrl-C): a client that is killed leaves a PostgreSQL query running until the server next writes to it.
+    The server's SIGTERM lands here; the server kills the worker anyway if this takes too long."""
+    canceller = threading.Thread(target=_cancel_open_queries, name="dbt-ae-cancel", daemon=True)
+    canceller.start()
+    canceller.join(CANCEL_WITHIN_S)
+    os._exit(0)
+
+
+def _cancel_open_queries() -> None:
+    try:
+        from dbt.adapters.factory import FACTORY
+
+        for adapter in list(FACTORY.adapters.values()):
+            if cancel_first(adapter):
+                with adapter.connection_named("dbt_ae_cancel"):
+                    adapter.cancel_open_connections()
+    except Exception:  # the worker is going anyway: the kill that follows ends the connections
+        traceback.print_exc(file=sys.stderr)
+
+
+def cancel_first(adapter: Any) -> bool:
+    """Whether stopping this worker should give it time to cancel its queries: only where the database runs them apart
+    from the worker (a DuckDB file in the worker's own process stops with it, and is free at once for the next one)."""
+    try:
+        return adapter is not None and adapter.type() not in IN_PROCESS_ADAPTERS and bool(adapter.is_cancelable())
+    except Exception:
+        return False
 
 
 class Worker(PreviewOp):
@@ -68,6 +103,7 @@ class Worker(PreviewOp):
         self.guard = False  # while on, every statement dbt sends must be a single read-only query
         self.refused: list[str] = []
         self.incremental_modes: dict[str, str] = {}  # unique_id -> incremental | full_refresh, this request
+        self.cascaded: set[tuple[str, str, str]] = set()  # relations dbt's cache saw dropped by a DROP ... CASCADE, this request
         self.building = False  # a run/build/retry is materializing models (not a compile: NodeStart fires there too)
         from tools.dbt.engine import graph_cache
 
@@ -90,6 +126,8 @@ class Worker(PreviewOp):
         if self.guard and name == "SQLQuery":
             self.check_statement(data.sql)
         node_info = getattr(data, "node_info", None)
+        if self.building and name == "CacheAction" and data.action == "drop_cascade":
+            self.cascaded |= run_facts.cascade_consequences(data)
         if self.building and name == "NodeStart" and node_info is not None and node_info.materialized == "incremental":
             self.note_incremental_mode(node_info.unique_id)
         if name in PROGRESS_EVENTS and node_info is not None and node_info.unique_id:
@@ -202,6 +240,7 @@ class Worker(PreviewOp):
         self.events, self.carried = self.carried, []
         self.refused = []
         self.incremental_modes = {}
+        self.cascaded = set()
         options = request.get("options") or {}
         self.guard = bool(options.get("guard"))
         try:
@@ -287,6 +326,10 @@ class Worker(PreviewOp):
             if node.get("unique_id") in self.incremental_modes:
                 node["incremental"] = self.incremental_modes[node["unique_id"]]
         adapter = self.adapter()
+        if self.cascaded and adapter is not None and self.manifest is not None:
+            warning = run_facts.dropped_dependents(self.cascaded, adapter, self.manifest)
+            if warning:
+                self.events.append({"name": "DependentsDropped", "level": "warn", "msg": warning})
         if command in TEST_COMMANDS and adapter is not None and self.manifest is not None:
             run_facts.failing_rows(nodes, self.manifest, self.adapter_type(), adapter.config.credentials, self.project_dir)
 
@@ -305,7 +348,8 @@ def main() -> None:
             worker.carried = [e for e in worker.events if e.get("level") == "warn"]
         except Exception as exc:  # a broken project must not kill the worker: calls report it
             warm_error = {"code": "dbt_error", "message": str(exc), "hint": ""}
-    send({"type": "ready", "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
+    signal.signal(signal.SIGTERM, cancel_and_exit)
+    send({"type": "ready", "cancel_first": cancel_first(worker.adapter()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -323,7 +367,8 @@ def main() -> None:
                 },
             }
             traceback.print_exc(file=sys.stderr)
-        reply.update({"id": request.get("id"), "type": "result", "generation": worker.generation()})
+        reply.update({"id": request.get("id"), "type": "result", "generation": worker.generation(),
+                      "cancel_first": cancel_first(worker.adapter())})
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
 
 
