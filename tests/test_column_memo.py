@@ -106,3 +106,31 @@ def test_the_service_keeps_a_nodes_facts_while_its_inputs_are_the_same(tmp_path:
 
     reloaded = LineageGraph.from_manifest(manifest)  # manifest.json written again: every node gathered anew
     assert all(columns._facts_of(reloaded, [P, C], "x")[u] is not now[u] for u in (P, C))
+
+
+def test_manifest_json_rewritten_by_a_run_is_not_parsed_again(tmp_path: Path) -> None:
+    """dbt rewrites manifest.json after every run/build/test: while the worker's manifest generation and the project's
+    files are the same, the graph read before stands; a new generation or a changed project file reads it again."""
+    columns = service(tmp_path)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "p.sql").write_text("select 1 as a\n")
+    path = tmp_path / "target" / "manifest.json"
+
+    def write(children: list[str], stamp: str) -> None:
+        nodes = {P: {"name": "p", "resource_type": "model", "package_name": "x", "depends_on": {"nodes": []}}}
+        nodes |= {f"model.x.{c}": {"name": c, "resource_type": "model", "package_name": "x", "depends_on": {"nodes": [P]}} for c in children}
+        path.write_text(json.dumps({"metadata": {"generated_at": stamp}, "nodes": nodes}))
+
+    write(["c"], "1")
+    first = columns._load_graph(path, "10:1")
+    write(["c", "d"], "2")  # (a run never changes the graph: a different one shows whether it was read again)
+    assert columns._load_graph(path, "10:1") is first  # same generation, same files: not parsed again
+    write(["c", "d"], "2b")
+    assert columns._load_graph(path, None) is not first  # no generation known (a worker not yet answered): read it
+    write(["c", "e"], "3")
+    second = columns._load_graph(path, "10:2")  # the worker parsed again
+    assert second is not first and set(second.nodes) == {P, "model.x.c", "model.x.e"}
+    write(["c"], "4")
+    (tmp_path / "models" / "p.sql").write_text("select 2 as a\n")  # a project file changed (an edit outside the server)
+    assert set(columns._load_graph(path, "10:2").nodes) == {P, "model.x.c"}

@@ -175,7 +175,7 @@ def project_files(project: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_shop: Path, data_dir: Path) -> None:
-    """file_write of a big model and dbt_model (a .sql and its properties) in flight, SIGKILL at 5 moments from the
+    """file_write of a big model and dbt_model (a .sql and its properties) in flight, SIGKILL at 4 moments from the
     start of the writes to the end of their validation (the writes, dbt's parse, compile and zero-row check take ~2-4 s): after every kill each project file is its old or its new
     complete content (never a part), an acknowledged write is there, and once a server runs again no temporary file is
     left in the project and dbt reads it."""
@@ -183,7 +183,7 @@ def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_s
     versions = {"A": model_text("A", 300_000), "B": model_text("B", 300_000)}
     (built_shop / big).write_text(versions["A"])
     mid_change = 0  # kills that landed after a write began and before its call was answered
-    for i, moment in enumerate((0.2, 0.6, 1.2, 2.0, 3.0)):
+    for i, moment in enumerate((0.2, 0.7, 1.5, 3.0)):
         before = project_files(built_shop)
         new_big = versions["B" if before[big].decode() == versions["A"] else "A"]
         server = RawServer(serve_args(built_shop, data_dir, *WRITERS))

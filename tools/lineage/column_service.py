@@ -91,6 +91,8 @@ class ColumnService:
         self._lock = asyncio.Lock()
         self._graph: tuple[tuple[int, int] | None, LineageGraph | None] = (None, None)
         self._described_graph: tuple[str | None, LineageGraph | None] = (None, None)  # by the worker's manifest generation
+        # what manifest.json's graph was read under: (the worker's manifest generation, the project's files)
+        self._graph_basis: tuple[str, tuple] | None = None
         self._graph_lock = threading.Lock()
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self._store = ctx.settings.data_dir / "columns" / f"{self.root.name}-{digest}.json"
@@ -156,22 +158,28 @@ class ColumnService:
         known = self._graph
         if known[1] is not None and stamp == known[0]:
             return known[1]
-        return await asyncio.to_thread(self._load_graph, path)  # parsing megabytes of JSON: off the event loop
+        return await asyncio.to_thread(self._load_graph, path, self.ctx.engine.generation)  # megabytes of JSON: off the loop
 
-    def _load_graph(self, path: Path) -> LineageGraph:
-        """The graph of the manifest on disk. The worker rewrites the file in place with every dbt call, so a reader can
-        catch it half written: then the last graph read stands (it was whole a moment ago), or, with none yet, the
-        read is tried again for a few seconds."""
+    def _load_graph(self, path: Path, generation: str | None) -> LineageGraph:
+        """The graph of the manifest on disk. dbt rewrites the file after every run, build or test: while the worker's
+        manifest generation and the project's files are what they were at the last read, the graph is the same and
+        the file is not parsed again. The worker rewrites the file in place, so a reader can catch it half written:
+        then the last graph read stands (it was whole a moment ago), or, with none yet, the read is tried again for a
+        few seconds."""
+        from tools.dbt.engine.invocation import project_fingerprint
+
         with self._graph_lock:
+            basis = (generation, project_fingerprint(self.root, self.ctx.settings.effective_profiles_dir)) if generation else None
             deadline = time.monotonic() + 5
             while True:
                 try:
                     st = path.stat()
                     stamp = (st.st_mtime_ns, st.st_size)
-                    if self._graph[1] is not None and stamp == self._graph[0]:
+                    if self._graph[1] is not None and (stamp == self._graph[0] or (basis is not None and basis == self._graph_basis)):
+                        self._graph = (stamp, self._graph[1])
                         return self._graph[1]
                     graph = LineageGraph.load(path)
-                    self._graph = (stamp, graph)
+                    self._graph, self._graph_basis = (stamp, graph), basis
                     return graph
                 except (OSError, ValueError) as exc:
                     if self._graph[1] is not None:
