@@ -27,6 +27,7 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DBT_USE_COLORS", "false")
 
 from server import fastjson  # noqa: E402
+from server.heap import HeapKeeper  # noqa: E402
 from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
 from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
@@ -94,6 +95,7 @@ class Worker(PreviewOp):
         self.manifest_key: tuple | None = None
         self.manifest_generation = 0  # bumped whenever self.manifest is replaced or changed in place: caches key on it
         self.graph_generation = 0  # bumped when the manifest's edges may have changed (dbt's linked graph keys on it)
+        self.heap_epoch = 0  # changes when the manifest is replaced, not re-parsed in place (server/heap.py)
         self.graph_edges: str | None = None  # incremental.edges_digest of the manifest the graph generation names
         self.writer = ArtifactWriter(close_in_child=(_CHANNEL.fileno(), 0))
         self.msgpack_at = float("-inf")  # when a writer last took the msgpack too (at most every MSGPACK_EVERY_S)  # manifest.json and the msgpack after an in-place re-parse, off the request path
@@ -200,7 +202,9 @@ class Worker(PreviewOp):
             self.writer.wait()
             result = self._invoke(args)
         self.manifest_generation += 1
+        self.heap_epoch += not in_place
         if not result.success or result.result is None:
+            self.heap_epoch += 1
             self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
             self.manifest_key = None
             return classify_exception(result.exception, self.events)
@@ -302,11 +306,13 @@ class Worker(PreviewOp):
             self.building = False
         elapsed = time.perf_counter() - started
         if command == "parse" and result.success:
+            self.heap_epoch += 1
             self.manifest = result.result
             self.manifest_key = (fingerprint, target, vars_json)  # taken before parsing: a later edit re-parses
             self.manifest_generation += 1
             self.note_graph(False)
         if command in ("deps", "clean"):
+            self.heap_epoch += 1
             self.manifest = None
             self.manifest_generation += 1
             self.note_graph(False)
@@ -349,6 +355,8 @@ def main() -> None:
         except Exception as exc:  # a broken project must not kill the worker: calls report it
             warm_error = {"code": "dbt_error", "message": str(exc), "hint": ""}
     signal.signal(signal.SIGTERM, cancel_and_exit)
+    heap = HeapKeeper()
+    heap.settle(worker.heap_epoch)
     send({"type": "ready", "cancel_first": cancel_first(worker.adapter()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
     for line in sys.stdin:
         line = line.strip()
@@ -370,6 +378,8 @@ def main() -> None:
         reply.update({"id": request.get("id"), "type": "result", "generation": worker.generation(),
                       "cancel_first": cancel_first(worker.adapter())})
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
+        del reply
+        heap.settle(worker.heap_epoch)  # after the reply: a full collection delays no answer
 
 
 if __name__ == "__main__":

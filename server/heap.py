@@ -1,0 +1,42 @@
+"""Keeping CPython's cyclic garbage collector off the big, long-lived heaps (the worker's manifest, the server's
+summary of it and its caches).
+
+A full collection walks every tracked object. On a 1,000-model project that is ~0.4 s in the dbt worker, and one
+came every second or third edit: 0.45 s of a 1-1.8 s `project_check` after an edit went to it (bench/RESULTS.md).
+`gc.freeze()` after each request moves what survived it into the permanent generation, which collections skip, so
+the collector only walks what was made since. Frozen objects are still freed by reference counting; what freezing
+could keep is cyclic garbage that was not yet collected. To bound that, a full collection (after unfreezing) runs
+when the big structure is replaced (`epoch` changes: a manifest parsed from disk, the old one may hold cycles) and
+after FULL_EVERY requests, at most every FULL_AT_MOST_S. The young generations are collected before each freeze
+(about a millisecond); what escapes them was measured at ~3,000 objects per edit of a 1,000-model project, so the
+garbage kept between full collections stays in the low tens of MB."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+FULL_EVERY = 100
+FULL_AT_MOST_S = 10.0
+
+
+class HeapKeeper:
+    def __init__(self) -> None:
+        self.since_full = 0
+        self.full_at = time.monotonic()
+        self.epoch: object = None
+
+    def settle(self, epoch: object = None) -> bool:
+        """Call between requests; `epoch` changes when the big structure is replaced. Returns whether a full
+        collection ran."""
+        self.since_full += 1
+        due = self.since_full >= FULL_EVERY and time.monotonic() - self.full_at >= FULL_AT_MOST_S
+        full = epoch != self.epoch or due
+        if full:
+            gc.unfreeze()
+            gc.collect()
+            self.epoch, self.since_full, self.full_at = epoch, 0, time.monotonic()
+        else:
+            gc.collect(1)
+        gc.freeze()
+        return full
