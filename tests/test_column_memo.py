@@ -107,6 +107,16 @@ def test_the_service_keeps_a_nodes_facts_while_its_inputs_are_the_same(tmp_path:
     reloaded = LineageGraph.from_manifest(manifest)  # manifest.json written again: every node gathered anew
     assert all(columns._facts_of(reloaded, [P, C], "x")[u] is not now[u] for u in (P, C))
 
+    # the worker's next summary (describe_delta applied): unchanged entries are the same objects, so their graph nodes
+    # and facts are kept; the changed one is made again
+    before = columns._facts_of(reloaded, [P, C], "x")
+    changed = {**manifest, "nodes": {**manifest["nodes"], C: {**manifest["nodes"][C], "relation_name": '"db"."main"."c2"'}}}
+    summary = LineageGraph.from_manifest(changed, previous=reloaded)
+    assert summary.nodes[P] is reloaded.nodes[P] and summary.nodes[C] is not reloaded.nodes[C]
+    after = columns._facts_of(summary, [P, C], "x")
+    assert after[P] is before[P] and after[C] is not before[C] and after[C].relation != before[C].relation
+    assert summary == LineageGraph.from_manifest(changed)
+
 
 def test_manifest_json_rewritten_by_a_run_is_not_parsed_again(tmp_path: Path) -> None:
     """dbt rewrites manifest.json after every run/build/test: while the worker's manifest generation and the project's

@@ -168,7 +168,7 @@ def test_the_flat_graph_after_an_in_place_parse_is_the_one_dbt_builds(built_shop
         (built_shop / "macros/cents_to_dollars.sql", lambda t: t + "\n{# edited #}\n"),
     ]
     tests_before = sum(1 for uid in manifest.nodes if uid.startswith("test."))
-    describe.describe(manifest)
+    previous = json.loads(json.dumps(describe.describe(manifest)))  # what the server holds: read off the pipe
     for path, change in edits:
         text = path.read_text()
         assert change(text) != text, path
@@ -183,5 +183,10 @@ def test_the_flat_graph_after_an_in_place_parse_is_the_one_dbt_builds(built_shop
         summary = describe.describe(manifest)
         describe._memo.clear()
         assert summary == describe.describe(manifest), path
+        # the worker sends the changes to what the server holds (describe_delta): applied, they give the whole summary
+        sent = json.dumps(describe.describe_delta(previous, summary))
+        assert describe.apply_describe_delta(previous, json.loads(sent)) == json.loads(json.dumps(summary)), path
+        assert len(sent) < len(json.dumps(summary)) / 2, (path, len(sent))
+        previous = json.loads(json.dumps(summary))
     assert sum(1 for uid in manifest.nodes if uid.startswith("test.")) == tests_before + 1
     assert "model.shop.stg_customers" in manifest.nodes["model.shop.dim_products"].depends_on.nodes

@@ -84,7 +84,7 @@ class ColumnService:
         self._stars: dict[str, bool] = {}
         self._lineage: dict[str, dict[str, Any]] = {}
         self._sql: dict[str, Any] = {}  # sqlglot results (sql_output, columns_read) by everything they depend on
-        self._facts: tuple[LineageGraph | None, dict[str, tuple[Any, Any, Any, NodeFacts]]] = (None, {})
+        self._facts: dict[str, tuple[Any, Any, Any, NodeFacts]] = {}  # uid -> (its graph node, compiled, catalog entry, facts)
         self._inline: dict[str, tuple[str | None, str | None]] = {}
         self._dialect: tuple[tuple[int, ...], str] | None = None
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
@@ -147,7 +147,7 @@ class ColumnService:
         if described is not None and described.get("lineage") is not None:
             generation = described.get("generation")
             if self._described_graph[0] != generation:
-                self._described_graph = (generation, LineageGraph.from_manifest(described["lineage"]))
+                self._described_graph = (generation, LineageGraph.from_manifest(described["lineage"], self._described_graph[1]))
             return self._described_graph[1]
         await asyncio.to_thread(wait_until_written, self.root)
         try:
@@ -322,10 +322,7 @@ class ColumnService:
         """gather_facts of `needed`; a node whose inputs (its manifest entry, compiled SQL, catalog entry) are the same
         objects as at its last gathering keeps its NodeFacts, and with them the digest infer's memo keys on (computed
         once per object). Seeds are gathered again each time (their header is read from the CSV)."""
-        kept_graph, kept = self._facts
-        if kept_graph is not graph:
-            kept = {}
-            self._facts = (graph, kept)
+        kept = self._facts
         catalog = self.catalog()
         out: dict[str, NodeFacts] = {}
         stale: list[str] = []

@@ -25,12 +25,21 @@ class LineageGraph:
     children: dict[str, list[str]]
     by_name: dict[str, list[str]] = field(default_factory=dict)
     generated_at: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # uid -> the manifest entry its node was made from
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> "LineageGraph":
+    def from_manifest(cls, manifest: dict[str, Any], previous: "LineageGraph | None" = None) -> "LineageGraph":
+        """`previous`: a graph of an earlier summary of the same manifest; a node whose entry is the same object keeps
+        its node dict (the worker's summary after an edit changes a few entries: callers' per-node caches stay warm)."""
         nodes: dict[str, dict[str, Any]] = {}
+        kept = previous.raw if previous is not None else {}
+        raws: dict[str, Any] = {}
         for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "unit_tests"):
             for uid, raw in (manifest.get(section) or {}).items():
+                raws[uid] = raw
+                if kept.get(uid) is raw and previous is not None:
+                    nodes[uid] = previous.nodes[uid]
+                    continue
                 config = raw.get("config") or {}
                 nodes[uid] = {
                     "unique_id": uid, "name": raw.get("name"), "resource_type": raw.get("resource_type"),
@@ -55,7 +64,7 @@ class LineageGraph:
             for uid, ps in parents.items():
                 for p in ps:
                     children.setdefault(p, []).append(uid)
-        graph = cls(nodes, parents, children, generated_at=(manifest.get("metadata") or {}).get("generated_at"))
+        graph = cls(nodes, parents, children, generated_at=(manifest.get("metadata") or {}).get("generated_at"), raw=raws)
         for uid, node in nodes.items():
             graph.by_name.setdefault(str(node["name"]), []).append(uid)
         return graph

@@ -154,3 +154,59 @@ def describe(manifest: Any) -> dict[str, Any]:
     adapter_type = getattr(manifest.metadata, "adapter_type", None)
     return {"project_name": project_name, "adapter_type": adapter_type, "nodes": nodes, "sources": sources, "macros": macros, "exposures": exposures,
             "lineage": lineage_manifest(manifest)}
+
+
+# -- sending only what changed: after a one-line edit the summary of a 1,000-model project is megabytes, of which one
+# entry is new (the worker's entries are memoized objects, so "unchanged" is mostly an identity test).
+
+DELTA_KEYED = ("nodes",)  # lists of entries with a unique_id
+DELTA_SECTIONS = (*GRAPH_SECTIONS, "parent_map", "child_map")  # dicts under "lineage"
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or a == b
+
+
+def dict_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What turns `old` into `new` (apply_dict_delta): changed or added entries, dropped keys, and the key order when
+    merging in place would not give new's (dbt moves a re-parsed node to the end)."""
+    changed = {k: v for k, v in new.items() if k not in old or not _same(old[k], v)}
+    dropped = [k for k in old if k not in new]
+    out: dict[str, Any] = {"set": changed, "drop": dropped}
+    gone = set(dropped)
+    merged_order = [k for k in old if k not in gone] + [k for k in changed if k not in old]
+    if merged_order != list(new):
+        out["order"] = list(new)
+    return out
+
+
+def apply_dict_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    merged = {k: v for k, v in old.items() if k not in set(delta["drop"])}
+    merged.update(delta["set"])
+    if "order" in delta:
+        merged = {k: merged[k] for k in delta["order"]}
+    return merged
+
+
+def describe_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` as changes to `old` (both describe() payloads); the small lists (sources, macros, exposures) whole."""
+    out = {k: v for k, v in new.items() if k not in (*DELTA_KEYED, "lineage")}
+    for key in DELTA_KEYED:
+        out[key] = dict_delta({e["unique_id"]: e for e in old[key]}, {e["unique_id"]: e for e in new[key]})
+    lineage = {k: v for k, v in new["lineage"].items() if k not in DELTA_SECTIONS}
+    for section in DELTA_SECTIONS:
+        lineage[section] = dict_delta(old["lineage"].get(section, {}), new["lineage"].get(section, {}))
+    out["lineage"] = lineage
+    return out
+
+
+def apply_describe_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """The payload describe_delta was made from. Unchanged entries stay the objects `old` held."""
+    out = {k: v for k, v in delta.items() if k not in (*DELTA_KEYED, "lineage")}
+    for key in DELTA_KEYED:
+        out[key] = list(apply_dict_delta({e["unique_id"]: e for e in old[key]}, delta[key]).values())
+    lineage = {k: v for k, v in delta["lineage"].items() if k not in DELTA_SECTIONS}
+    for section in DELTA_SECTIONS:
+        lineage[section] = apply_dict_delta(old["lineage"].get(section, {}), delta["lineage"][section])
+    out["lineage"] = lineage
+    return out

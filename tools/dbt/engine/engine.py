@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.errors import ToolFailure
+from tools.dbt.engine.describe import apply_describe_delta
 from tools.dbt.engine.process import WorkerProcess, log
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -63,10 +64,16 @@ class DbtEngine(WorkerProcess):
         when its manifest is not the one this process already holds: on a 1,000-model project it is megabytes."""
         held = self.description
         reply = await self.invoke(["describe"], timeout=timeout, progress=progress, options={"have": (held or {}).get("generation")})
-        if reply.payload.get("unchanged") and held is not None and held.get("generation") == reply.payload.get("generation"):
+        payload = reply.payload
+        if payload.get("unchanged") and held is not None and held.get("generation") == payload.get("generation"):
             return held
-        self.description = reply.payload
-        return reply.payload
+        if "delta_from" in payload:  # the changes to what this process said it holds
+            if held is None or held.get("generation") != payload["delta_from"]:
+                self.description = None  # not what was held after all (a concurrent describe): ask for all of it
+                return await self.describe(timeout=timeout, progress=progress)
+            payload = {k: v for k, v in apply_describe_delta(held, payload).items() if k != "delta_from"}
+        self.description = payload
+        return payload
 
     def current_description(self) -> dict[str, Any] | None:
         """The held summary when it describes the manifest the worker holds now, else None."""

@@ -95,6 +95,7 @@ class Worker(PreviewOp):
         self.manifest_key: tuple | None = None
         self.manifest_generation = 0  # bumped whenever self.manifest is replaced or changed in place: caches key on it
         self.graph_generation = 0  # bumped when the manifest's edges may have changed (dbt's linked graph keys on it)
+        self.described: tuple[str, dict[str, Any]] | None = None  # the last summary sent, by generation (describe_delta)
         self.heap_epoch = 0  # changes when the manifest is replaced, not re-parsed in place (server/heap.py)
         self.graph_edges: str | None = None  # incremental.edges_digest of the manifest the graph generation names
         self.writer = ArtifactWriter(close_in_child=(_CHANNEL.fileno(), 0))
@@ -273,12 +274,18 @@ class Worker(PreviewOp):
             error = self.ensure_manifest(target, vars_json)
             if error is not None:
                 return {"ok": False, "error": error, "events": self.events}
-            from tools.dbt.engine.describe import describe
+            from tools.dbt.engine.describe import describe, describe_delta
 
             generation = self.generation()
             if options.get("have") == generation:  # the server holds this one already
                 return {"ok": True, "success": True, "payload": {"generation": generation, "unchanged": True}, "events": self.events}
-            return {"ok": True, "success": True, "payload": {**describe(self.manifest), "generation": generation}, "events": self.events}
+            described = describe(self.manifest)
+            sent, self.described = self.described, (generation, described)
+            if sent is not None and options.get("have") is not None and options.get("have") == sent[0]:
+                payload = {**describe_delta(sent[1], described), "delta_from": sent[0]}  # what the server holds, changed
+            else:
+                payload = described
+            return {"ok": True, "success": True, "payload": {**payload, "generation": generation}, "events": self.events}
         if command == "preview":
             return self.preview(target, vars_json, options)
         if command in MANIFEST_COMMANDS and request.get("reuse_manifest", True):
