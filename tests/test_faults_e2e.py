@@ -173,6 +173,24 @@ def project_files(project: Path) -> dict[str, bytes]:
             and not p.name.endswith(".duckdb.wal")}
 
 
+def undone_at_restart(previous: tuple[dict[str, bytes], dict[str, bytes], set[int]] | None, now: dict[str, bytes], big: str) -> int:
+    """After a restart, what the killed server wrote without answering is undone (tools/authoring/journal.py) unless
+    dbt had validated it before the kill (a window of milliseconds before the answer): each of the attempt's files is
+    as it was before the attempt, or the whole change. Returns 1 when a written, unanswered change was rolled back."""
+    if previous is None:
+        return 0
+    was, left, answered = previous
+    rolled_back = 0
+    groups = [(2, {r for r in set(was) | set(left) if "fct_fault_new" in r or r.endswith((".yml", ".yaml"))}), (1, {big})]
+    for request, paths in groups:  # request 1: file_write, 2: dbt_model
+        if request in answered:
+            continue
+        state, before_state, after_state = ({r: files.get(r) for r in paths} for files in (now, was, left))
+        assert state in (before_state, after_state), f"request {request}'s files are neither as before nor the whole change"
+        rolled_back += state == before_state != after_state
+    return min(rolled_back, 1)
+
+
 @pytest.mark.slow
 def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_shop: Path, data_dir: Path) -> None:
     """file_write of a big model and dbt_model (a .sql and its properties) in flight, SIGKILL at 4 moments from the
@@ -183,12 +201,15 @@ def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_s
     versions = {"A": model_text("A", 300_000), "B": model_text("B", 300_000)}
     (built_shop / big).write_text(versions["A"])
     mid_change = 0  # kills that landed after a write began and before its call was answered
+    undone = 0  # unanswered changes a restart rolled back (tools/authoring/journal.py)
+    previous: tuple[dict[str, bytes], dict[str, bytes], set[int]] | None = None  # the last attempt: files before, after, answered
     for i, moment in enumerate((0.2, 0.7, 1.5, 3.0)):
-        before = project_files(built_shop)
-        new_big = versions["B" if before[big].decode() == versions["A"] else "A"]
         server = RawServer(serve_args(built_shop, data_dir, *WRITERS))
         server.initialize()
         assert server.call("dbt_list", {"select": "fault_big"})["isError"] is False  # the worker has parsed: writes start at once
+        before = project_files(built_shop)
+        undone += undone_at_restart(previous, before, big)
+        new_big = versions["B" if before[big].decode() == versions["A"] else "A"]
         ids = [
             server.request("tools/call", {"name": "file_write", "arguments": {"path": big, "content": new_big}}),
             server.request("tools/call", {"name": "dbt_model", "arguments": {
@@ -211,14 +232,18 @@ def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_s
             else:
                 assert rel.endswith("fct_fault_new.sql") and f"{i} as attempt" in text and "ref('stg_orders')" in text, (rel, text[-300:])
         mid_change += any(before.get(r) != after[r] for r in after) and len(answered) < len(ids)
+        previous = (before, after, {n for n, rid in enumerate(ids, 1) if rid in answered})
         print(f"kill at +{moment}s: answered {sorted(answered)}, changed {sorted(r for r in after if before.get(r) != after[r])}, "
               f"stranded {leftovers(built_shop)}")
     server = RawServer(serve_args(built_shop, data_dir, *WRITERS))
     try:
         server.initialize()
         server.wait_for(server.request("tools/list", {}))
+        undone += undone_at_restart(previous, project_files(built_shop), big)
         assert leftovers(built_shop) == []
         assert mid_change > 0, "no kill landed inside a change: the test proves nothing"
+        assert undone > 0, "no restart rolled back an interrupted change: the journal was not tested"
+        assert not list((data_dir / "authoring").glob("*.pending.json")), "a record of a finished change is left"
         # every line of the big file changes: answered in seconds (an intraline diff of it blocked the server for minutes)
         current = (built_shop / big).read_text()
         rewritten = server.call("file_write", {"path": big, "content": versions["B" if current == versions["A"] else "A"]}, timeout=90)

@@ -9,6 +9,8 @@ dbt's error is returned as a typed error."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,8 @@ from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring import rules
-from tools.authoring.files import apply, plan_diffs, sweep_temp_files
+from tools.authoring.files import FileChange, apply, plan_diffs, planned_bytes, sweep_temp_files
+from tools.authoring.journal import ChangeJournal
 from tools.authoring.inputs import (
     AuthoringInput,
 )
@@ -25,6 +28,8 @@ from tools.authoring.plan import Plan, plan_jinja_findings
 from tools.authoring.project import ProjectIndex, ProjectLayout, project_index
 from tools.authoring.results import AuthoringResult, FileOut
 from tools.dbt.engine.jinja_guard import blocking
+
+log = logging.getLogger("dbt_ae_mcp.authoring")
 
 
 class AuthoringBase:
@@ -35,6 +40,11 @@ class AuthoringBase:
         self.engine = ctx.engine
         self.lock = asyncio.Lock()  # one authoring call at a time: a parse must see exactly one change
         sweep_temp_files([self.root], recursive=True)  # what a writer killed mid-write left (files.py)
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        self.journal = ChangeJournal(ctx.settings.data_dir / "authoring" / f"{self.root.name}-{digest}.pending.json", self.root)
+        self.recovered = self.journal.recover()  # changes a killed server wrote and dbt never validated: undone
+        for line in self.recovered:
+            log.warning("authoring: %s", line)
 
     @property
     def root(self) -> Path:
@@ -74,6 +84,14 @@ class AuthoringBase:
         if inp.dry_run:
             return AuthoringResult(tool=tool, dry_run=True, files=files, validated="not run (dry run)", notes=plan.notes, next_step=plan.next_step)
         changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
+        token = self.journal.begin(tool, planned_bytes(changes))
+        try:
+            return await self._apply_and_validate(tool, plan, inp, progress, changes, files)
+        finally:
+            self.journal.end(token)
+
+    async def _apply_and_validate(self, tool: str, plan: Plan, inp: AuthoringInput, progress: ProgressReporter,
+                                  changes: list[FileChange], files: list[FileOut]) -> AuthoringResult:
         applied = apply(changes)
         validated = "parse"
         try:
@@ -95,7 +113,8 @@ class AuthoringBase:
             if isinstance(exc, ToolFailure):
                 raise ToolFailure(exc.code, f"{exc.message} — every file was put back as it was.", exc.hint, exc.details) from None
             raise
-        return AuthoringResult(tool=tool, dry_run=False, files=files, validated=validated, nodes=nodes, notes=plan.notes, next_step=plan.next_step)
+        notes, self.recovered = [*plan.notes, *(f"recovered at start: {line}" for line in self.recovered)], []
+        return AuthoringResult(tool=tool, dry_run=False, files=files, validated=validated, nodes=nodes, notes=notes, next_step=plan.next_step)
 
     # -- columns from the column model (tools/lineage/column_model.py), never from a select list's text ------------
     async def real_columns(self, uid: str) -> list[str] | None:

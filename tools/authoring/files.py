@@ -169,6 +169,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def planned_bytes(changes: list[FileChange]) -> dict[Path, bytes | None]:
+    """What apply() will write, per path (None: deleted): the record journal.py keeps before the write."""
+    return {c.path: c.content.encode("utf-8") if c.content is not None else None for c in changes}
+
+
 def apply(changes: list[FileChange]) -> Applied:
     """Write every change; on any error put back what was already written and re-raise."""
     applied = Applied()

@@ -22,7 +22,7 @@ from typing import Any
 from server.errors import ToolFailure
 from server.registration import ProgressReporter, closest
 from tools.authoring import yaml_props
-from tools.authoring.files import apply, plan_diffs, project_path, read_text
+from tools.authoring.files import FileChange, apply, plan_diffs, planned_bytes, project_path, read_text
 from tools.authoring.plan import Plan
 from tools.authoring.project import ProjectIndex
 from tools.authoring.results import FileOut
@@ -299,7 +299,17 @@ class NodeMoves:
         if dry_run:
             result.validated = "not run (dry run)"
             return result
-        applied = apply([c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"])
+        changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
+        journal = self._authoring().journal
+        token = journal.begin("node_delete", planned_bytes(changes))
+        try:
+            return await self._delete_and_validate(node, changes, result, progress)
+        finally:
+            journal.end(token)
+
+    async def _delete_and_validate(self, node: dict, changes: list[FileChange], result: NodeChangeResult,
+                                   progress: ProgressReporter) -> NodeChangeResult:
+        applied = apply(changes)
         try:
             await self._authoring().index(self.ctx.settings.timeout_seconds, progress)
             result.validated = "parse"
