@@ -152,6 +152,18 @@ def edges_digest(manifest: Any) -> str:
     return h.hexdigest()
 
 
+ARTIFACTS = ("manifest.json", "partial_parse.msgpack")
+
+
+def _temp_name(artifact: str, pid: int | str) -> str:
+    return f".{artifact}.{pid}.tmp"
+
+
+def _temp_files(target: Path, pid: int | str = "*") -> list[Path]:
+    """What a writer (`pid`, or any) leaves beside the artifacts while it writes them."""
+    return [tmp for artifact in ARTIFACTS for tmp in target.glob(_temp_name(artifact, pid))]
+
+
 def write_artifacts(manifest: Any, target: Path, msgpack: bool = True) -> None:
     """The msgpack dbt's next cold start reads, then manifest.json; each whole or not at all (temporary file, rename)."""
     from dbt.parser.manifest import extended_mashumaro_encoder
@@ -163,7 +175,7 @@ def write_artifacts(manifest: Any, target: Path, msgpack: bool = True) -> None:
     if msgpack:
         writes.insert(0, ("partial_parse.msgpack", lambda p: p.write_bytes(manifest.to_msgpack(extended_mashumaro_encoder))))
     for name, write in writes:
-        tmp = target / f".{name}.{os.getpid()}.tmp"
+        tmp = target / _temp_name(name, os.getpid())
         write(tmp)
         os.replace(tmp, target / name)
 
@@ -234,13 +246,13 @@ class ArtifactWriter:
         if not killed and os.waitstatus_to_exitcode(status) != 0:
             self.failed = True
         if killed or os.waitstatus_to_exitcode(status) != 0:
-            for tmp in target.glob(f".*.{pid}.tmp"):
+            for tmp in _temp_files(target, pid):
                 tmp.unlink(missing_ok=True)
             (target / PENDING_NAME).unlink(missing_ok=True)
 
 
 def clear_leftovers(target: Path) -> None:
     """At start: a writer killed with its worker leaves its temporary files and the pending marker behind."""
-    for leftover in [*target.glob(".partial_parse.msgpack.*.tmp"), *target.glob(".manifest.json.*.tmp"), target / PENDING_NAME]:
+    for leftover in [*_temp_files(target), target / PENDING_NAME]:
         with contextlib.suppress(OSError):
             leftover.unlink()
