@@ -7,9 +7,9 @@ came every second or third edit: 0.45 s of a 1-1.8 s `project_check` after an ed
 the collector only walks what was made since. Frozen objects are still freed by reference counting; what freezing
 could keep is cyclic garbage that was not yet collected. To bound that, a full collection (after unfreezing) runs
 when the big structure is replaced (`epoch` changes: a manifest parsed from disk, the old one may hold cycles) and
-after FULL_EVERY requests, at most every FULL_AT_MOST_S. The young generations are collected before each freeze
-(about a millisecond); what escapes them was measured at ~3,000 objects per edit of a 1,000-model project, so the
-garbage kept between full collections stays in the low tens of MB."""
+after FULL_EVERY requests, at most every FULL_AT_MOST_S. Before each freeze, a collection walks what is not frozen yet
+(what the request made: a few milliseconds after an edit), so its cyclic garbage, a long run's included, goes first;
+what can still be frozen as garbage is what dies after the freeze."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ class HeapKeeper:
             gc.collect()
             self.epoch, self.since_full, self.full_at = epoch, 0, time.monotonic()
         else:
-            gc.collect(1)
+            gc.collect()  # frozen objects are not walked: this costs what the request left, garbage of long requests too
         gc.freeze()
         return full

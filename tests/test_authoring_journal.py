@@ -5,12 +5,13 @@ that ended (its pid), no mocks."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tools.authoring.files import FileChange, apply, planned_bytes
-from tools.authoring.journal import ChangeJournal
+from tools.authoring.journal import RECORD_SUFFIX, ChangeJournal, process_started
 
 
 def dead_pid() -> int:
@@ -26,34 +27,66 @@ def test_an_interrupted_change_is_undone_and_a_later_edit_kept(tmp_path: Path) -
     removed.write_text("select 2 as g\n")
     touched.write_text("select 3 as b\n")
     created = root / "models/new/c.sql"
-    journal = ChangeJournal(tmp_path / "data" / "authoring" / "p.pending.json", root)
+    journal = ChangeJournal(tmp_path / "data" / "authoring" / "p", root)
     changes = [FileChange(edited, "select 10 as a\n"), FileChange(removed, None), FileChange(touched, "select 30 as b\n"),
                FileChange(created, "select 4 as c\n")]
-    token = journal.begin("dbt_model", planned_bytes(changes))
-    assert token is not None and journal.recover() == []  # this process is alive: its record is not touched
+    record = journal.begin("dbt_model", planned_bytes(changes))
+    assert record is not None and journal.recover() == []  # this process is alive: its record is not touched
     apply(changes)
     touched.write_text("select 31 as b -- a person's edit\n")
 
-    entries = json.loads(journal.path.read_text())
-    entries[token]["pid"] = dead_pid()  # the writer died before dbt answered
-    journal.path.write_text(json.dumps(entries))
-    report = ChangeJournal(journal.path, root).recover()
+    entry = json.loads(record.read_text())
+    entry["pid"] = dead_pid()  # the writer died before dbt answered
+    record.write_text(json.dumps(entry))
+    report = ChangeJournal(journal.folder, root).recover()
 
     assert edited.read_text() == "select 1 as a\n" and removed.read_text() == "select 2 as g\n" and not created.exists()
     assert touched.read_text() == "select 31 as b -- a person's edit\n"
     assert len(report) == 1 and "dbt_model" in report[0] and "interrupted before dbt validated it" in report[0]
     assert "put back: models/a.sql, models/gone.sql, models/new/c.sql" in report[0]
     assert "changed since, left as they are: models/b.sql" in report[0]
-    assert not journal.path.exists()
+    assert journal.records() == []
 
 
-def test_an_answered_change_leaves_no_record(tmp_path: Path) -> None:
+def test_an_answered_change_leaves_no_record_and_each_call_has_its_own(tmp_path: Path) -> None:
+    """One file per call: a finished call's record cannot be brought back by another process's rewrite."""
     root = tmp_path / "project"
     root.mkdir()
-    journal = ChangeJournal(tmp_path / "j.json", root)
-    token = journal.begin("file_write", {root / "x.sql": b"select 1\n"})
+    journal = ChangeJournal(tmp_path / "j", root)
+    first = journal.begin("file_write", {root / "x.sql": b"select 1\n"})
     other = journal.begin("dbt_model", {root / "y.sql": b"select 2\n"})
-    journal.end(token)
-    assert list(json.loads(journal.path.read_text())) == [other]
+    journal.end(first)
+    assert journal.records() == [other]
     journal.end(other)
-    assert not journal.path.exists()
+    assert journal.records() == []
+
+
+def test_the_same_pid_in_a_new_process_is_dead_and_records_roll_back_newest_first(tmp_path: Path) -> None:
+    """A container's server is pid 1 on every start: the start time tells the processes apart. Two interrupted calls
+    on one file: the newer is undone first, then the older, back to the very first content."""
+    root = tmp_path / "project"
+    (root / "models").mkdir(parents=True)
+    model = root / "models" / "m.sql"
+    model.write_text("v0\n")
+    journal = ChangeJournal(tmp_path / "j", root)
+    for version in ("v1\n", "v2\n"):
+        record = journal.begin("file_write", {model: version.encode()})
+        apply([FileChange(model, version)])
+        entry = json.loads(record.read_text())
+        assert entry["pid"] == os.getpid() and entry["started"] == process_started(os.getpid())
+        entry["started"] = "1"  # this pid, but an earlier process
+        record.write_text(json.dumps(entry))
+    report = journal.recover()
+    assert model.read_text() == "v0\n" and len(report) == 2 and journal.records() == []
+
+
+def test_a_record_pointing_outside_the_project_is_kept_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    journal = ChangeJournal(tmp_path / "j", root)
+    journal.folder.mkdir()
+    (journal.folder / f"1{RECORD_SUFFIX}").write_text(json.dumps(
+        {"pid": dead_pid(), "tool": "x", "at": 0, "files": {"../outside.txt": {"before": None, "after": None}}}))
+    assert journal.recover() == [] and outside.read_text() == "keep\n" and len(journal.records()) == 1

@@ -97,7 +97,7 @@ async def test_seed_from_csv_and_check_snapshot_versions_on_checked_column(clien
     assert (project / "seeds/plan_tiers.csv").read_text() == "tier,label,monthly_fee\nbasic,Basic,5\npro,Pro,20\n"
     assert entry(project / "seeds/_seeds.yml", "seeds", "plan_tiers")["config"] == {"column_types": {"monthly_fee": "decimal(10,2)"}}
     shown = ok(await client.call_tool("dbt_show", {"sql": "select monthly_fee from {{ ref('plan_tiers') }}"}))
-    assert shown["column_types"] == [{"duckdb": "DECIMAL(10,2)", "postgres": "numeric"}[module_warehouse.target]]
+    assert shown["column_types"] == [{"duckdb": "DECIMAL(10,2)", "postgres": "numeric(10,2)"}[module_warehouse.target]]
 
     made = ok(await client.call_tool("dbt_snapshot", {
         "name": "plan_tiers_snapshot", "relation": "plan_tiers", "unique_key": "tier", "strategy": "check", "check_cols": ["monthly_fee"],

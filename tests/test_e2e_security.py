@@ -132,22 +132,24 @@ async def test_hostile_inputs_on_a_default_server(built: tuple[Path, Path], modu
         assert listed["dbt_compile"].annotations.read_only_hint is True
         assert not listed["dbt_test"].annotations.read_only_hint  # store_failures writes tables
         await _hostile_dbt_calls(client, warehouse)
-        await _hostile_protocol_calls(client)
+        if warehouse.duckdb:  # the protocol's hostile cases do not touch the warehouse: once (suite time)
+            await _hostile_protocol_calls(client)
         if warehouse.postgres:  # every preview's read-only transaction was rolled back, refused or not
             assert warehouse.query(project, "select count(*) from pg_stat_activity where state like 'idle in transaction%'") == [(0,)]
         typo_build = error(await client.call_tool("dbt_build", {"selct": "stg_orders"}))
         assert typo_build["code"] == "invalid_input"
 
-        # 6. memory keeps no secrets, and refuses keys that look like one
-        stored = ok(await client.call_tool("memory_store", {"text": "the prod db password is hunter2", "metadata": {
-            "key": "dbt-analytics-engineer/shop/db-notes", "intent": "token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"}}))
-        assert stored["redactions"] == 2
-        kept = ok(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop/db-notes"}))
-        assert "hunter2" not in str(kept) and "ghp_0123" not in str(kept)
-        assert error(await client.call_tool("memory_store", {
-            "key": "dbt-analytics-engineer/AKIAIOSFODNN7EXAMPLE/notes", "value": "x"}))["code"] == "invalid_key"
-        assert error(await client.call_tool("memory_store", {"text": "x", "metadata": {
-            "key": "dbt-analytics-engineer/shop/x", "namespace": "n" * 1_000_000}}))["code"] == "invalid_input"
+        if warehouse.duckdb:  # memory does not touch the warehouse: once (no embedding model to load on PostgreSQL)
+            # 6. memory keeps no secrets, and refuses keys that look like one
+            stored = ok(await client.call_tool("memory_store", {"text": "the prod db password is hunter2", "metadata": {
+                "key": "dbt-analytics-engineer/shop/db-notes", "intent": "token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"}}))
+            assert stored["redactions"] == 2
+            kept = ok(await client.call_tool("memory_retrieve", {"key": "dbt-analytics-engineer/shop/db-notes"}))
+            assert "hunter2" not in str(kept) and "ghp_0123" not in str(kept)
+            assert error(await client.call_tool("memory_store", {
+                "key": "dbt-analytics-engineer/AKIAIOSFODNN7EXAMPLE/notes", "value": "x"}))["code"] == "invalid_key"
+            assert error(await client.call_tool("memory_store", {"text": "x", "metadata": {
+                "key": "dbt-analytics-engineer/shop/x", "namespace": "n" * 1_000_000}}))["code"] == "invalid_input"
 
         # 4. authoring does not run (or keep) the agent's statements
         model = error(await client.call_tool("dbt_model", {
@@ -191,7 +193,8 @@ async def test_hostile_inputs_on_a_read_only_server(built_on_duckdb: tuple[Path,
         assert all(tool.annotations.read_only_hint for name, tool in listed.items() if name.startswith("dbt_"))
         assert "memory_store" not in listed
         await _hostile_dbt_calls(client, warehouse)
-        await _hostile_protocol_calls(client)
+        if warehouse.duckdb:  # the protocol's hostile cases do not touch the warehouse: once (suite time)
+            await _hostile_protocol_calls(client)
     assert project_state(project) == files_before
     assert warehouse.tables(project) == db_before
     assert not [p for p in PWN_FILES if p.exists()]

@@ -243,7 +243,7 @@ def test_a_server_killed_during_authoring_writes_leaves_every_file_whole(built_s
         assert leftovers(built_shop) == []
         assert mid_change > 0, "no kill landed inside a change: the test proves nothing"
         assert undone > 0, "no restart rolled back an interrupted change: the journal was not tested"
-        assert not list((data_dir / "authoring").glob("*.pending.json")), "a record of a finished change is left"
+        assert not list((data_dir / "authoring").rglob("*.pending.json")), "a record of a finished change is left"
         # every line of the big file changes: answered in seconds (an intraline diff of it blocked the server for minutes)
         current = (built_shop / big).read_text()
         rewritten = server.call("file_write", {"path": big, "content": versions["B" if current == versions["A"] else "A"]}, timeout=90)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +28,6 @@ from tools.authoring.project import ProjectIndex, ProjectLayout, project_index
 from tools.authoring.results import AuthoringResult, FileOut
 from tools.dbt.engine.jinja_guard import blocking
 
-log = logging.getLogger("dbt_ae_mcp.authoring")
-
 
 class AuthoringBase:
     def __init__(self, ctx: AppContext) -> None:
@@ -41,10 +38,9 @@ class AuthoringBase:
         self.lock = asyncio.Lock()  # one authoring call at a time: a parse must see exactly one change
         sweep_temp_files([self.root], recursive=True)  # what a writer killed mid-write left (files.py)
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        self.journal = ChangeJournal(ctx.settings.data_dir / "authoring" / f"{self.root.name}-{digest}.pending.json", self.root)
-        self.recovered = self.journal.recover()  # changes a killed server wrote and dbt never validated: undone
-        for line in self.recovered:
-            log.warning("authoring: %s", line)
+        self.journal = ChangeJournal(ctx.settings.data_dir / "authoring" / f"{self.root.name}-{digest}", self.root)
+        # changes a killed server wrote and dbt never validated: undone (not by a read-only server: it writes nothing)
+        self.recovered = [] if ctx.settings.read_only else self.journal.recover()
 
     @property
     def root(self) -> Path:
@@ -84,11 +80,11 @@ class AuthoringBase:
         if inp.dry_run:
             return AuthoringResult(tool=tool, dry_run=True, files=files, validated="not run (dry run)", notes=plan.notes, next_step=plan.next_step)
         changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
-        token = self.journal.begin(tool, planned_bytes(changes))
+        record = self.journal.begin(tool, planned_bytes(changes))
         try:
             return await self._apply_and_validate(tool, plan, inp, progress, changes, files)
         finally:
-            self.journal.end(token)
+            self.journal.end(record)
 
     async def _apply_and_validate(self, tool: str, plan: Plan, inp: AuthoringInput, progress: ProgressReporter,
                                   changes: list[FileChange], files: list[FileOut]) -> AuthoringResult:

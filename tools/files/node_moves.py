@@ -301,11 +301,11 @@ class NodeMoves:
             return result
         changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
         journal = self._authoring().journal
-        token = journal.begin("node_delete", planned_bytes(changes))
+        record = journal.begin("node_delete", planned_bytes(changes))
         try:
             return await self._delete_and_validate(node, changes, result, progress)
         finally:
-            journal.end(token)
+            journal.end(record)
 
     async def _delete_and_validate(self, node: dict, changes: list[FileChange], result: NodeChangeResult,
                                    progress: ProgressReporter) -> NodeChangeResult:

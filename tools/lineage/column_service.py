@@ -166,10 +166,13 @@ class ColumnService:
         the file is not parsed again. The worker rewrites the file in place, so a reader can catch it half written:
         then the last graph read stands (it was whole a moment ago), or, with none yet, the read is tried again for a
         few seconds."""
+        from tools.dbt.engine.incremental import PENDING_NAME
         from tools.dbt.engine.invocation import project_fingerprint
 
         with self._graph_lock:
-            basis = (generation, project_fingerprint(self.root, self.ctx.settings.effective_profiles_dir)) if generation else None
+            # a file still pending (its writer late or failed) may be older than the generation: not a basis to keep
+            pending = (path.parent / PENDING_NAME).exists()
+            basis = (generation, project_fingerprint(self.root, self.ctx.settings.effective_profiles_dir)) if generation and not pending else None
             deadline = time.monotonic() + 5
             while True:
                 try:
@@ -323,6 +326,9 @@ class ColumnService:
         objects as at its last gathering keeps its NodeFacts, and with them the digest infer's memo keys on (computed
         once per object). Seeds are gathered again each time (their header is read from the CSV)."""
         kept = self._facts
+        if len(kept) > 2 * len(graph.nodes) + 100:  # renamed and deleted nodes
+            for uid in [u for u in kept if u not in graph.nodes]:
+                del kept[uid]
         catalog = self.catalog()
         out: dict[str, NodeFacts] = {}
         stale: list[str] = []

@@ -200,6 +200,7 @@ class ArtifactWriter:
         if pid == 0:  # the child: never returns, never runs the parent's exit handlers or touches its channel
             code = 1
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the worker's cancel-and-exit (worker.py)
                 for fd in self.close_in_child:
                     os.close(fd)
                 write_artifacts(manifest, target, msgpack)

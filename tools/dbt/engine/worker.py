@@ -74,6 +74,17 @@ def _cancel_open_queries() -> None:
         traceback.print_exc(file=sys.stderr)
 
 
+def stop_gently() -> bool:
+    """cancel_first of any adapter this worker has registered (the manifest may be gone after a failed parse while
+    the adapter of the last run still holds connections)."""
+    try:
+        from dbt.adapters.factory import FACTORY
+
+        return any(cancel_first(adapter) for adapter in list(FACTORY.adapters.values()))
+    except Exception:
+        return False
+
+
 def cancel_first(adapter: Any) -> bool:
     """Whether stopping this worker should give it time to cancel its queries: only where the database runs them apart
     from the worker (a DuckDB file in the worker's own process stops with it, and is free at once for the next one)."""
@@ -129,7 +140,7 @@ class Worker(PreviewOp):
         if self.guard and name == "SQLQuery":
             self.check_statement(data.sql)
         node_info = getattr(data, "node_info", None)
-        if self.building and name == "CacheAction" and data.action == "drop_cascade":
+        if name == "CacheAction" and data.action == "drop_cascade":  # run, build, seed or snapshot --full-refresh
             self.cascaded |= run_facts.cascade_consequences(data)
         if self.building and name == "NodeStart" and node_info is not None and node_info.materialized == "incremental":
             self.note_incremental_mode(node_info.unique_id)
@@ -340,7 +351,11 @@ class Worker(PreviewOp):
                 node["incremental"] = self.incremental_modes[node["unique_id"]]
         adapter = self.adapter()
         if self.cascaded and adapter is not None and self.manifest is not None:
-            warning = run_facts.dropped_dependents(self.cascaded, adapter, self.manifest)
+            try:
+                warning = run_facts.dropped_dependents(self.cascaded, adapter, self.manifest)
+            except Exception:  # a courtesy: the run's own result must come back
+                traceback.print_exc(file=sys.stderr)
+                warning = None
             if warning:
                 self.events.append({"name": "DependentsDropped", "level": "warn", "msg": warning})
         if command in TEST_COMMANDS and adapter is not None and self.manifest is not None:
@@ -364,7 +379,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, cancel_and_exit)
     heap = HeapKeeper()
     heap.settle(worker.heap_epoch)
-    send({"type": "ready", "cancel_first": cancel_first(worker.adapter()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
+    send({"type": "ready", "cancel_first": stop_gently(), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -383,7 +398,7 @@ def main() -> None:
             }
             traceback.print_exc(file=sys.stderr)
         reply.update({"id": request.get("id"), "type": "result", "generation": worker.generation(),
-                      "cancel_first": cancel_first(worker.adapter())})
+                      "cancel_first": stop_gently()})
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
         del reply
         heap.settle(worker.heap_epoch)  # after the reply: a full collection delays no answer
