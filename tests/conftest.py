@@ -108,6 +108,20 @@ def pytest_configure(config: pytest.Config) -> None:
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
 
 
+# The longest test files (seconds of a CI run, 2026-12-01), in that order.
+LONGEST_FIRST = ("test_dbt_errors_e2e.py", "test_faults_e2e.py", "test_authoring_e2e.py", "test_e2e_security.py",
+                 "test_dbt_promises_e2e.py", "test_e2e_shop.py", "test_results_e2e.py", "test_load_http_e2e.py",
+                 "test_property_hostile.py", "test_node_changes_e2e.py", "test_columns_e2e.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` hands whole files (`-n 2 --dist loadfile`) to whichever process is free, in collection order: the
+    longest files go first, so that the run does not end with one process alone on a long file (alphabetical order
+    left test_results_e2e and the server tests for last). The sort is stable: the rest keep their order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     for state in _PARSE_STATE:
         shutil.rmtree(state.parents[2], ignore_errors=True)
