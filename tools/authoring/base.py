@@ -18,7 +18,7 @@ from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
 from tools.authoring import rules
-from tools.authoring.files import FileChange, apply, plan_diffs, planned_bytes, sweep_temp_files
+from tools.authoring.files import apply, plan_diffs, sweep_temp_files
 from tools.authoring.journal import ChangeJournal
 from tools.authoring.inputs import (
     AuthoringInput,
@@ -80,35 +80,28 @@ class AuthoringBase:
         if inp.dry_run:
             return AuthoringResult(tool=tool, dry_run=True, files=files, validated="not run (dry run)", notes=plan.notes, next_step=plan.next_step)
         changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
-        record = self.journal.begin(tool, planned_bytes(changes))
-        try:
-            return await self._apply_and_validate(tool, plan, inp, progress, changes, files)
-        finally:
-            self.journal.end(record)
-
-    async def _apply_and_validate(self, tool: str, plan: Plan, inp: AuthoringInput, progress: ProgressReporter,
-                                  changes: list[FileChange], files: list[FileOut]) -> AuthoringResult:
-        applied = apply(changes)
-        validated = "parse"
-        try:
-            after = await self.index(self._timeout(inp), progress)
-            nodes = plan.expect(after) if plan.expect is not None else []
-            if plan.compile_select:
-                reply = await self.engine.invoke(["compile", "--select", plan.compile_select], timeout=self._timeout(inp), progress=progress,
-                                                 options={"guard": not self.ctx.settings.jinja_statements_allowed})
-                failing = [n for n in reply.payload.get("nodes", []) if n.get("status") in ("error", "fail")]
-                if not reply.success or failing:
-                    message = (failing[0].get("message") if failing else None) or (reply.payload.get("exception") or {}).get("message") or "compile failed"
-                    raise ToolFailure("dbt_compilation_error", f"dbt could not compile {plan.compile_select}: {message}",
-                                      "Fix the SQL or Jinja and call again.")
-                validated = "parse+compile"
-            if plan.finish is not None:
-                await plan.finish()
-        except BaseException as exc:
-            applied.rollback()
-            if isinstance(exc, ToolFailure):
-                raise ToolFailure(exc.code, f"{exc.message} — every file was put back as it was.", exc.hint, exc.details) from None
-            raise
+        with self.journal.recording(tool, changes):
+            applied = apply(changes)
+            validated = "parse"
+            try:
+                after = await self.index(self._timeout(inp), progress)
+                nodes = plan.expect(after) if plan.expect is not None else []
+                if plan.compile_select:
+                    reply = await self.engine.invoke(["compile", "--select", plan.compile_select], timeout=self._timeout(inp), progress=progress,
+                                                     options={"guard": not self.ctx.settings.jinja_statements_allowed})
+                    failing = [n for n in reply.payload.get("nodes", []) if n.get("status") in ("error", "fail")]
+                    if not reply.success or failing:
+                        message = (failing[0].get("message") if failing else None) or (reply.payload.get("exception") or {}).get("message") or "compile failed"
+                        raise ToolFailure("dbt_compilation_error", f"dbt could not compile {plan.compile_select}: {message}",
+                                          "Fix the SQL or Jinja and call again.")
+                    validated = "parse+compile"
+                if plan.finish is not None:
+                    await plan.finish()
+            except BaseException as exc:
+                applied.rollback()
+                if isinstance(exc, ToolFailure):
+                    raise ToolFailure(exc.code, f"{exc.message} — every file was put back as it was.", exc.hint, exc.details) from None
+                raise
         notes, self.recovered = [*plan.notes, *(f"recovered at start: {line}" for line in self.recovered)], []
         return AuthoringResult(tool=tool, dry_run=False, files=files, validated=validated, nodes=nodes, notes=notes, next_step=plan.next_step)
 

@@ -15,16 +15,18 @@ server is pid 1 on every start)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.authoring.files import Applied, _atomic_write
+from tools.authoring.files import Applied, FileChange, _atomic_write, planned_bytes
 
 log = logging.getLogger("dbt_ae_mcp.authoring")
 RECORD_SUFFIX = ".pending.json"
@@ -76,6 +78,15 @@ class ChangeJournal:
         except OSError as exc:
             log.warning("authoring journal in %s not written (%s): an interrupted change would not be rolled back", self.folder, exc)
             return None
+
+    @contextlib.contextmanager
+    def recording(self, tool: str, changes: list[FileChange]) -> Iterator[None]:
+        """begin() before the block writes `changes`, end() once dbt has answered (or the block raised)."""
+        record = self.begin(tool, planned_bytes(changes))
+        try:
+            yield
+        finally:
+            self.end(record)
 
     def end(self, record: Path | None) -> None:
         if record is None:

@@ -22,7 +22,7 @@ from typing import Any
 from server.errors import ToolFailure
 from server.registration import ProgressReporter, closest
 from tools.authoring import yaml_props
-from tools.authoring.files import FileChange, apply, plan_diffs, planned_bytes, project_path, read_text
+from tools.authoring.files import apply, plan_diffs, project_path, read_text
 from tools.authoring.plan import Plan
 from tools.authoring.project import ProjectIndex
 from tools.authoring.results import FileOut
@@ -300,26 +300,18 @@ class NodeMoves:
             result.validated = "not run (dry run)"
             return result
         changes = [c for c, d in zip(plan.changes, diffs) if d.action != "unchanged"]
-        journal = self._authoring().journal
-        record = journal.begin("node_delete", planned_bytes(changes))
-        try:
-            return await self._delete_and_validate(node, changes, result, progress)
-        finally:
-            journal.end(record)
-
-    async def _delete_and_validate(self, node: dict, changes: list[FileChange], result: NodeChangeResult,
-                                   progress: ProgressReporter) -> NodeChangeResult:
-        applied = apply(changes)
-        try:
-            await self._authoring().index(self.ctx.settings.timeout_seconds, progress)
-            result.validated = "parse"
-        except ToolFailure as failure:
-            if node["name"] not in failure.message:
+        with self._authoring().journal.recording("node_delete", changes):
+            applied = apply(changes)
+            try:
+                await self._authoring().index(self.ctx.settings.timeout_seconds, progress)
+                result.validated = "parse"
+            except ToolFailure as failure:
+                if node["name"] not in failure.message:
+                    applied.rollback()
+                    raise ToolFailure(failure.code, f"{failure.message} — every file was put back as it was.", failure.hint, failure.details) from None
+                result.validated = "parse failed (the broken dependants)"
+                result.notes.append(f"the project does not parse until the dependants are fixed: {failure.message[:600]}")
+            except BaseException:
                 applied.rollback()
-                raise ToolFailure(failure.code, f"{failure.message} — every file was put back as it was.", failure.hint, failure.details) from None
-            result.validated = "parse failed (the broken dependants)"
-            result.notes.append(f"the project does not parse until the dependants are fixed: {failure.message[:600]}")
-        except BaseException:
-            applied.rollback()
-            raise
+                raise
         return result

@@ -37,7 +37,7 @@ class LineageGraph:
         for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "unit_tests"):
             for uid, raw in (manifest.get(section) or {}).items():
                 raws[uid] = raw
-                if kept.get(uid) is raw and previous is not None:
+                if previous is not None and kept.get(uid) is raw:
                     nodes[uid] = previous.nodes[uid]
                     continue
                 config = raw.get("config") or {}

@@ -181,7 +181,8 @@ def dict_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_dict_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    merged = {k: v for k, v in old.items() if k not in set(delta["drop"])}
+    dropped = set(delta["drop"])
+    merged = {k: v for k, v in old.items() if k not in dropped}
     merged.update(delta["set"])
     if "order" in delta:
         merged = {k: merged[k] for k in delta["order"]}

@@ -252,17 +252,14 @@ def run_in_read_only_transaction(adapter: Any, sql: str, limit: int, timeout_s: 
             cursor.execute(sql)
             described = cursor.description or []
             rows = [[json_value(v) for v in row] for row in cursor.fetchmany(limit)] if limit > 0 and described else []
-            typed = [(int(d[1]), postgres_type_modifier(d)) for d in described if d[1] is not None]
-            names: dict[tuple[int, int], str] = {}
-            if typed:
-                pairs = sorted(set(typed))
+            typed = [(int(d[1]), postgres_type_modifier(d)) if d[1] is not None else None for d in described]
+            names: dict[tuple[int, int] | None, str] = {}
+            pairs = sorted({t for t in typed if t is not None})
+            if pairs:
                 cursor.execute("SELECT t.oid, t.mod, format_type(t.oid, nullif(t.mod, -1)) FROM unnest(%s::oid[], %s::int[]) AS t(oid, mod)",
                                ([o for o, _ in pairs], [m for _, m in pairs]))
                 names = {(int(oid), int(mod)): str(name) for oid, mod, name in cursor.fetchall()}
-            return {"columns": [d[0] for d in described],
-                    "column_types": [names.get((int(d[1]), postgres_type_modifier(d)), "unknown") if d[1] is not None else "unknown"
-                                     for d in described],
-                    "rows": rows}
+            return {"columns": [d[0] for d in described], "column_types": [names.get(t, "unknown") for t in typed], "rows": rows}
         finally:
             try:
                 cursor.execute("ROLLBACK")

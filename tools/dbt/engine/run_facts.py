@@ -58,14 +58,16 @@ def incremental_mode(node: Any, adapter: Any) -> str | None:
     return INCREMENTAL
 
 
+def _relation(database: Any, schema: Any, identifier: Any) -> tuple[str, str, str]:
+    """A relation as dbt's cache keys it: lower case, a missing part empty."""
+    return (str(database or "").lower(), str(schema or "").lower(), str(identifier or "").lower())
+
+
 def cascade_consequences(data: Any) -> set[tuple[str, str, str]]:
     """The relations a `drop_cascade` CacheAction says go with the dropped one (not the dropped one itself: that is the
-    backup or temp relation of a rebuild). Lower case, as dbt's cache keys them."""
-    def key(ref: Any) -> tuple[str, str, str]:
-        return (str(ref.database or "").lower(), str(ref.schema or "").lower(), str(ref.identifier or "").lower())
-
-    dropped = key(data.ref_key)
-    return {key(ref) for ref in data.ref_list} - {dropped}
+    backup or temp relation of a rebuild)."""
+    refs = [_relation(r.database, r.schema, r.identifier) for r in data.ref_list]
+    return set(refs) - {_relation(data.ref_key.database, data.ref_key.schema, data.ref_key.identifier)}
 
 
 def dropped_dependents(cascaded: set[tuple[str, str, str]], adapter: Any, manifest: Any) -> str | None:
@@ -74,11 +76,11 @@ def dropped_dependents(cascaded: set[tuple[str, str, str]], adapter: Any, manife
     that the run did not build again: they are missing from the database until rebuilt. Known from dbt's relation cache,
     which links dependencies on the adapters where drops cascade; none on the others."""
     with adapter.cache.lock:
-        present = {tuple(str(part or "").lower() for part in key) for key in adapter.cache.relations}
+        present = {_relation(*key) for key in adapter.cache.relations}
     gone = sorted(k for k in cascaded if k not in present)
     if not gone:
         return None
-    by_relation = {(str(n.database or "").lower(), str(n.schema or "").lower(), str(n.alias or n.name).lower()): n.name
+    by_relation = {_relation(n.database, n.schema, n.alias or n.name): n.name
                    for n in manifest.nodes.values() if n.resource_type in ("model", "seed", "snapshot")}
     models = [by_relation[k] for k in gone if k in by_relation]
     others = [".".join(p for p in k[1:] if p) for k in gone if k not in by_relation]

@@ -64,25 +64,22 @@ def cancel_and_exit(*_signal: Any) -> None:
 
 def _cancel_open_queries() -> None:
     try:
-        from dbt.adapters.factory import FACTORY
-
-        for adapter in list(FACTORY.adapters.values()):
-            if cancel_first(adapter):
-                with adapter.connection_named("dbt_ae_cancel"):
-                    adapter.cancel_open_connections()
+        for adapter in adapters_to_cancel():
+            with adapter.connection_named("dbt_ae_cancel"):
+                adapter.cancel_open_connections()
     except Exception:  # the worker is going anyway: the kill that follows ends the connections
         traceback.print_exc(file=sys.stderr)
 
 
-def stop_gently() -> bool:
-    """cancel_first of any adapter this worker has registered (the manifest may be gone after a failed parse while
-    the adapter of the last run still holds connections)."""
+def adapters_to_cancel() -> list[Any]:
+    """The registered adapters (any, not only the current manifest's: it may be gone after a failed parse while the
+    last run's adapter still holds connections) whose queries outlive a killed worker."""
     try:
         from dbt.adapters.factory import FACTORY
 
-        return any(cancel_first(adapter) for adapter in list(FACTORY.adapters.values()))
+        return [adapter for adapter in list(FACTORY.adapters.values()) if cancel_first(adapter)]
     except Exception:
-        return False
+        return []
 
 
 def cancel_first(adapter: Any) -> bool:
@@ -107,7 +104,6 @@ class Worker(PreviewOp):
         self.manifest_generation = 0  # bumped whenever self.manifest is replaced or changed in place: caches key on it
         self.graph_generation = 0  # bumped when the manifest's edges may have changed (dbt's linked graph keys on it)
         self.described: tuple[str, dict[str, Any]] | None = None  # the last summary sent, by generation (describe_delta)
-        self.heap_epoch = 0  # changes when the manifest is replaced, not re-parsed in place (server/heap.py)
         self.graph_edges: str | None = None  # incremental.edges_digest of the manifest the graph generation names
         self.writer = ArtifactWriter(close_in_child=(_CHANNEL.fileno(), 0))
         self.msgpack_at = float("-inf")  # when a writer last took the msgpack too (at most every MSGPACK_EVERY_S)  # manifest.json and the msgpack after an in-place re-parse, off the request path
@@ -214,9 +210,7 @@ class Worker(PreviewOp):
             self.writer.wait()
             result = self._invoke(args)
         self.manifest_generation += 1
-        self.heap_epoch += not in_place
         if not result.success or result.result is None:
-            self.heap_epoch += 1
             self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
             self.manifest_key = None
             return classify_exception(result.exception, self.events)
@@ -324,13 +318,11 @@ class Worker(PreviewOp):
             self.building = False
         elapsed = time.perf_counter() - started
         if command == "parse" and result.success:
-            self.heap_epoch += 1
             self.manifest = result.result
             self.manifest_key = (fingerprint, target, vars_json)  # taken before parsing: a later edit re-parses
             self.manifest_generation += 1
             self.note_graph(False)
         if command in ("deps", "clean"):
-            self.heap_epoch += 1
             self.manifest = None
             self.manifest_generation += 1
             self.note_graph(False)
@@ -378,8 +370,8 @@ def main() -> None:
             warm_error = {"code": "dbt_error", "message": str(exc), "hint": ""}
     signal.signal(signal.SIGTERM, cancel_and_exit)
     heap = HeapKeeper()
-    heap.settle(worker.heap_epoch)
-    send({"type": "ready", "cancel_first": stop_gently(), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
+    heap.settle(id(worker.manifest))
+    send({"type": "ready", "cancel_first": bool(adapters_to_cancel()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -398,10 +390,13 @@ def main() -> None:
             }
             traceback.print_exc(file=sys.stderr)
         reply.update({"id": request.get("id"), "type": "result", "generation": worker.generation(),
-                      "cancel_first": stop_gently()})
+                      "cancel_first": bool(adapters_to_cancel())})
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
         del reply
-        heap.settle(worker.heap_epoch)  # after the reply: a full collection delays no answer
+        # after the reply: a full collection delays no answer. An in-place re-parse keeps the manifest object; a new one
+        # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
+        # by chance waits for the periodic full collection).
+        heap.settle(id(worker.manifest))
 
 
 if __name__ == "__main__":
