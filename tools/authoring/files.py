@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,38 @@ def read_text(path: Path) -> str | None:
         raise ToolFailure("invalid_path", f"{path.name} is a folder, not a file.", "Give a file's path.") from None
     except OSError as exc:
         raise ToolFailure("invalid_path", f"{path.name} cannot be read: {exc.strerror or type(exc).__name__}.", "Give a readable file's path.") from None
+
+
+RACY_NS = 2_000_000_000  # a file modified this recently is read again each time (file systems stamp mtimes by clock tick)
+
+
+class StatReader:
+    """read_text that reads a file again only when its inode, size or mtime changed, and otherwise returns the very
+    str it returned before: a caller may then compare texts by identity (project_check's per-model memo). For a tool
+    that reads every model on every call (1,000 files of a big project, most unchanged)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[tuple[int, int, int], str | None]] = {}
+
+    def __call__(self, path: Path) -> str | None:
+        key = os.fspath(path)
+        try:
+            st = os.stat(key)
+        except FileNotFoundError:
+            self._held.pop(key, None)
+            return None
+        except OSError:
+            return read_text(Path(path))  # read_text's typed error
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        held = self._held.get(key)
+        if held is not None and held[0] == stamp:
+            return held[1]
+        text = read_text(Path(path))
+        if time.time_ns() - st.st_mtime_ns > RACY_NS:
+            self._held[key] = (stamp, text)
+        else:  # written just now: a second write in the same clock tick, of the same size, would keep this stamp (git's
+            self._held.pop(key, None)  # "racily clean" files): read it again next time
+        return text
 
 
 def plan_diffs(root: Path, changes: list[FileChange]) -> list[FileDiff]:

@@ -85,6 +85,8 @@ class ColumnService:
         self._lineage: dict[str, dict[str, Any]] = {}
         self._sql: dict[str, Any] = {}  # sqlglot results (sql_output, columns_read) by everything they depend on
         self._facts: dict[str, tuple[Any, Any, Any, NodeFacts]] = {}  # uid -> (its graph node, compiled, catalog entry, facts)
+        self._compile_keys: dict[str, tuple[Any, tuple[Any, ...], str]] = {}  # uid -> (graph node, its parents' nodes, compile_key)
+        self._star_keys: dict[int, tuple[str, str, str]] = {}  # id(compiled sql) -> (that sql, dialect, its key in _stars)
         self._inline: dict[str, tuple[str | None, str | None]] = {}
         self._dialect: tuple[tuple[int, ...], str] | None = None
         self._catalog: tuple[tuple[int, int] | None, dict[str, list[tuple[str, str | None]]]] = (None, {})
@@ -227,14 +229,21 @@ class ColumnService:
             self._catalog = (stamp, out)
         return self._catalog[1]
 
-    @staticmethod
-    def compile_key(graph: LineageGraph, uid: str) -> str:
+    def compile_key(self, graph: LineageGraph, uid: str) -> str:
         """What a node's compiled SQL depends on that the manifest shows: its file's checksum, its own relation and
         the relations its refs and sources resolve to (a new target or schema compiles again). A changed macro
-        body does not change the key: dbt_parse after editing macros, or restart, if columns look stale."""
+        body does not change the key: dbt_parse after editing macros, or restart, if columns look stale. Kept while
+        the node's graph entry and its parents' are the same objects (every call asks it of every node)."""
         node = graph.nodes[uid]
-        parents = sorted(str(graph.nodes.get(p, {}).get("relation_name")) for p in node.get("depends_on") or [])
-        return hashlib.sha256(repr((node.get("checksum"), node.get("relation_name"), parents)).encode()).hexdigest()
+        parent_nodes = tuple(graph.nodes.get(p) for p in node.get("depends_on") or [])
+        held = self._compile_keys.get(uid)
+        if held is not None and held[0] is node and len(held[1]) == len(parent_nodes) and all(
+                a is b for a, b in zip(held[1], parent_nodes, strict=True)):
+            return held[2]
+        parents = sorted(str((p or {}).get("relation_name")) for p in parent_nodes)
+        key = hashlib.sha256(repr((node.get("checksum"), node.get("relation_name"), parents)).encode()).hexdigest()
+        self._compile_keys[uid] = (node, parent_nodes, key)
+        return key
 
     async def _compile(self, graph: LineageGraph, uids: list[str], progress: Any = None) -> None:
         """Compile the nodes whose SQL is not cached for their current compile key, in one worker call."""
@@ -244,13 +253,12 @@ class ColumnService:
             await self._compile_batch(graph, stale, progress)
 
     async def _compile_batch(self, graph: LineageGraph, stale: list[str], progress: Any) -> None:
-        """One dbt compile of `stale`. A model that fails stops dbt's whole compile: then the batch is split in halves
-        until the failing models are alone (k broken models cost about k * log2(n) compiles), and each keeps dbt's
-        error; the others are compiled."""
-        names = sorted({graph.nodes[u]["name"] for u in stale})
+        """One worker call compiles `stale` (compile_op.py: each node gets its own status). Where the whole call fails
+        (a refused statement, or `dbt compile` when the worker has no adapter to reuse, which stops at the first broken
+        model), the batch is split in halves until the failing models are alone, each keeping dbt's error."""
         try:
-            reply = await self.ctx.engine.invoke(["compile", "--select", *names, "--indirect-selection", "empty"],
-                                                 timeout=self.ctx.settings.timeout_seconds, progress=progress, options=self._guard)
+            reply = await self.ctx.engine.invoke(["compile_nodes"], timeout=self.ctx.settings.timeout_seconds, progress=progress,
+                                                 options={**self._guard, "unique_ids": stale})
         except ToolFailure as failed:
             if failed.code == "timeout":
                 raise
@@ -378,7 +386,14 @@ class ColumnService:
         """Whether a star reaches a relation whose columns no select lists (column_model.stars_reaching_relations), cached."""
         from tools.lineage.column_model import stars_reaching_relations
 
-        key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
+        held = self._star_keys.get(id(compiled_sql))  # the same str as last call for a node that did not change
+        if held is not None and held[0] is compiled_sql and held[1] == dialect:
+            key = held[2]
+        else:
+            key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
+            if len(self._star_keys) > 100_000:
+                self._star_keys.clear()
+            self._star_keys[id(compiled_sql)] = (compiled_sql, dialect, key)
         if key not in self._stars:
             self._stars[key] = stars_reaching_relations(compiled_sql, dialect)
             self._dirty = True

@@ -6,10 +6,11 @@ summary (tools/dbt_engine/describe.py) and the models' SQL files; nothing runs i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +96,55 @@ def layer_of(path: str) -> str | None:
 
 def _freshness_opt_outs(root: Path, index: ProjectIndex, read: Callable[[Path], str | None]) -> set[tuple[str, str]]:
     """Source tables whose YAML says `freshness: null` on purpose (the manifest cannot tell that from 'not set')."""
-    from ruamel.yaml import YAML
-
     out: set[tuple[str, str]] = set()
     for path in {s["path"] for s in index.raw.get("sources", []) if s["package"] == index.project_name}:
-        text = read(root / path)
-        try:
-            data = YAML(typ="safe").load(text or "") or {}
-        except Exception:
-            continue
-        for source in data.get("sources") or []:
-            for table in source.get("tables") or []:
-                config = table.get("config") or {}
-                if ("freshness" in config and config["freshness"] is None) or ("freshness" in table and table["freshness"] is None):
-                    out.add((source.get("name"), table.get("name")))
+        out |= _opt_outs_in(read(root / path) or "")
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _opt_outs_in(text: str) -> frozenset[tuple[str, str]]:
+    """One sources YAML file's opt-outs; memoized by its text (a big project's sources YAML took 50 ms to load per check)."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load(text) or {}
+    except Exception:
+        return frozenset()
+    out = set()
+    for source in (data.get("sources") or []) if isinstance(data, dict) else []:
+        for table in source.get("tables") or []:
+            config = table.get("config") or {}
+            if ("freshness" in config and config["freshness"] is None) or ("freshness" in table and table["freshness"] is None):
+                out.add((source.get("name"), table.get("name")))
+    return frozenset(out)
+
+
+@dataclass
+class CheckCache:
+    """check_project's memory between calls: each model's violations by a digest of everything they are computed from,
+    and, per model, those inputs as objects with the digest they gave. An input that is the same object as last time
+    (the reader returns the same str for an unchanged file; the manifest summary keeps unchanged entries' dicts) is
+    not digested again: after a one-line edit of a 1,000-model project only the edited model is."""
+
+    results: dict[str, list[Violation]] = field(default_factory=dict)
+    inputs: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
+
+    def key(self, uid: str, inputs: tuple[Any, ...]) -> str:
+        held = self.inputs.get(uid)
+        if held is not None and len(held[0]) == len(inputs) and all(a is b or a == b for a, b in zip(held[0], inputs, strict=True)):
+            return held[1]
+        key = hashlib.sha256(fastjson.digest_text(list(inputs))).hexdigest()
+        self.inputs[uid] = (inputs, key)
+        return key
+
+
 def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None,
-                  columns: dict[str, ModelColumns] | None = None, cache: dict[str, list[Violation]] | None = None) -> list[Violation]:
+                  columns: dict[str, ModelColumns] | None = None, cache: CheckCache | None = None) -> list[Violation]:
     """Violations of every rule. `columns` (by unique_id) comes from the column model; a model missing from it is
     checked for columns and stars only where its SQL text is unambiguous. `cache` keeps each model's violations by
     everything they are computed from (its text, manifest entry, tests, parents, columns), so a second check of an
-    unchanged project re-reads files but re-parses nothing."""
+    unchanged project re-parses nothing (and, with a StatReader as `read`, re-reads and re-digests nothing)."""
     out: list[Violation] = []
     nodes = index.raw.get("nodes", [])
     by_id = {n["unique_id"]: n for n in nodes}
@@ -132,11 +159,13 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
     for model in models:
         uid, path, name = model["unique_id"], model["path"], model["name"]
         sql = read(root / path) or ""
-        parents_seen = [(p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", [])]
-        key = hashlib.sha256(fastjson.digest_text([sql, model, tests_by_node.get(uid, []), parents_seen, index.dialect,
-                                                   asdict((columns or {}).get(uid) or ModelColumns(None, None))])).hexdigest()
-        if cache is not None and key in cache:
-            out += cache[key]
+        parents_seen = tuple((p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", []))
+        seen = (columns or {}).get(uid) or ModelColumns(None, None)
+        inputs = (sql, model, *tests_by_node.get(uid, []), parents_seen, index.dialect,
+                  (tuple(seen.outputs) if seen.outputs is not None else None, seen.unlisted_star, seen.compiled_lines))
+        key = cache.key(uid, inputs) if cache is not None else hashlib.sha256(fastjson.digest_text(list(inputs))).hexdigest()
+        if cache is not None and key in cache.results:
+            out += cache.results[key]
             continue
         start = len(out)
 
@@ -197,9 +226,10 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
         if not tests:
             flag("fct_test_coverage", f"{name} has no tests.")
         if cache is not None:
-            if len(cache) > 50_000:
-                cache.clear()
-            cache[key] = out[start:]
+            if len(cache.results) > 50_000:
+                cache.results.clear()
+                cache.inputs.clear()
+            cache.results[key] = out[start:]
     if only_path is None:
         opted_out = _freshness_opt_outs(root, index, read)
         for source in index.raw.get("sources", []):

@@ -10,7 +10,7 @@ import anyio
 from server.context import AppContext
 from server.errors import ToolFailure
 from server.registration import ProgressReporter
-from tools.authoring.files import FileChange, apply, project_path, read_text
+from tools.authoring.files import FileChange, StatReader, apply, project_path, read_text
 from tools.authoring.project import ProjectIndex, profile_dialect, project_index
 from tools.lineage.column_service import column_service
 from tools.quality import checks, connascence
@@ -35,7 +35,9 @@ class QualityTools:
         self.root = ctx.engine.project_dir.resolve()
         self.linter = SqlLinter(self.root)
         self._dialect_cache: tuple[tuple[int, ...], str] | None = None
-        self._checked: dict[str, list[checks.Violation]] = {}  # project_check's per-model results (checks.check_project)
+        self._checked = checks.CheckCache()  # project_check's per-model results (checks.check_project)
+        self._line_counts: dict[int, tuple[str, int]] = {}  # id(compiled sql) -> (that sql, its line count)
+        self._read = StatReader()  # project_check reads every model on each call: unchanged files are not read again
 
     async def _index(self) -> ProjectIndex:
         return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds)
@@ -129,7 +131,7 @@ class QualityTools:
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
         columns = await self._model_columns(index, only)
-        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read_text, only, columns, self._checked))
+        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, self._read, only, columns, self._checked))
         if inp.rules:
             found = [v for v in found if v.rule in inp.rules]
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
@@ -157,9 +159,18 @@ class QualityTools:
             sql = facts.compiled_sql if facts is not None else None
             out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None,
                                            service.unlisted_star(sql, view.dialect) if sql else None,
-                                           len(sql.strip().splitlines()) if sql else None)
+                                           self._line_count(sql) if sql else None)
         service.save()
         return out
+
+    def _line_count(self, sql: str) -> int:
+        """Lines of compiled SQL, kept per str (the column service hands out the same one while a model is unchanged)."""
+        held = self._line_counts.get(id(sql))
+        if held is None or held[0] is not sql:
+            if len(self._line_counts) > 100_000:
+                self._line_counts.clear()
+            held = self._line_counts[id(sql)] = (sql, len(sql.strip().splitlines()))
+        return held[1]
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
         from tools.dbt.history import RunHistory

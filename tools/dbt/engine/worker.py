@@ -7,6 +7,7 @@ channel to the server can never be corrupted by a stray print.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,15 +31,19 @@ from server import fastjson  # noqa: E402
 from server.heap import HeapKeeper  # noqa: E402
 from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
 from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint  # noqa: E402
+from tools.dbt.engine.compile_op import CompileOp  # noqa: E402
+from tools.dbt.engine.line_reader import LineReader  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
 from tools.dbt.engine import run_facts  # noqa: E402
-from tools.dbt.engine.incremental import ArtifactWriter, clear_leftovers, edges_digest, handing_over, install, write_artifacts  # noqa: E402
+from tools.dbt.engine.incremental import (ArtifactWriter, changed_paths, clear_leftovers, configs_unchanged, edges_digest,  # noqa: E402
+                                          handing_over, install, parse_in_place, write_artifacts)
 
 PROGRESS_EVENTS = {"NodeStart", "NodeFinished"}
 TEST_COMMANDS = {"test", "build", "retry"}
 BUILD_COMMANDS = {"run", "build", "retry"}  # where incremental models are materialized
 IN_PROCESS_ADAPTERS = {"duckdb"}  # the database runs inside the worker: killing the worker stops its queries
 CANCEL_WITHIN_S = 3.0  # how long a stopping worker waits for the database to cancel its queries (the server kills it after 5 s)
+IDLE_WRITE_S = 1.0  # the deferred artifacts are written once no request came for this long (incremental.ArtifactWriter.defer)
 MSGPACK_EVERY_S = 30.0  # a forked writer re-saves dbt's partial-parse msgpack at most this often (incremental.py)
 
 
@@ -91,7 +96,7 @@ def cancel_first(adapter: Any) -> bool:
         return False
 
 
-class Worker(PreviewOp):
+class Worker(PreviewOp, CompileOp):
     def __init__(self, project_dir: Path, profiles_dir: Path) -> None:
         from dbt.cli.main import dbtRunner  # the slow import, paid once
 
@@ -108,6 +113,8 @@ class Worker(PreviewOp):
         self.writer = ArtifactWriter(close_in_child=(_CHANNEL.fileno(), 0))
         self.msgpack_at = float("-inf")  # when a writer last took the msgpack too (at most every MSGPACK_EVERY_S)  # manifest.json and the msgpack after an in-place re-parse, off the request path
         self.request_id: int | None = None
+        self.parse_flags: Any = None  # dbt's flags of the last `dbt parse` (incremental.parse_in_place)
+        self.adapter_basis: tuple[Any, str | None, str | None] | None = None  # (adapter, target, vars) of the invocation that registered it
         self.events: list[dict[str, Any]] = []
         self.carried: list[dict[str, Any]] = []  # warnings of the start-up parse, handed to the first request
         self.guard = False  # while on, every statement dbt sends must be a single read-only query
@@ -141,16 +148,17 @@ class Worker(PreviewOp):
         if self.building and name == "NodeStart" and node_info is not None and node_info.materialized == "incremental":
             self.note_incremental_mode(node_info.unique_id)
         if name in PROGRESS_EVENTS and node_info is not None and node_info.unique_id:
-            send({
-                "id": self.request_id, "type": "event", "name": name,
-                "unique_id": node_info.unique_id, "status": node_info.node_status,
-            })
+            self.node_event(name, node_info.unique_id, node_info.node_status)
         elif name == "NoNodesForSelectionCriteria":
             self.events.append({"name": name, "level": level, "msg": msg.info.msg})
         elif level in ("warn", "error") and len(self.events) < 50:
             self.events.append({"name": name, "level": level, "msg": msg.info.msg})
         elif name in ("DebugCmdOut", "DebugCmdResult") and len(self.events) < 200:
             self.events.append({"name": name, "level": level, "msg": msg.info.msg})
+
+    def node_event(self, name: str, unique_id: str, status: str) -> None:
+        """Progress of the request (the server counts NodeFinished)."""
+        send({"id": self.request_id, "type": "event", "name": name, "unique_id": unique_id, "status": status})
 
     def adapter_type(self) -> str:
         metadata = getattr(self.manifest, "metadata", None)
@@ -181,9 +189,16 @@ class Worker(PreviewOp):
             self.refused.append(f"{problem}: {' '.join(sql.split())[:200]}")
             raise StatementRefused(f"dbt-ae-mcp refused a statement while rendering Jinja: {problem}")
 
-    def _invoke(self, args: list[str], manifest: Any = None) -> Any:
+    def _invoke(self, args: list[str], manifest: Any = None, *, basis: tuple[str | None, str | None]) -> Any:
+        """`basis`: the request's (target, vars); the adapter dbt registers is recorded with it (compile_op.py)."""
+        self.adapter_basis = None
         runner = self.dbt_runner_cls(manifest=manifest, callbacks=[self.on_event])
-        return runner.invoke(self.global_flags() + args)
+        result = runner.invoke(self.global_flags() + args)
+        from dbt.adapters.factory import FACTORY
+
+        registered = list(FACTORY.adapters.values())
+        self.adapter_basis = (registered[0], *basis) if len(registered) == 1 else None
+        return result
 
     def generation(self) -> str:
         """Names the manifest the worker holds now; a restarted worker never repeats one (its pid differs)."""
@@ -203,25 +218,43 @@ class Worker(PreviewOp):
         if vars_json:
             args += ["--vars", vars_json]
         started = time.perf_counter()
-        if in_place:
-            with handing_over(self.manifest):
-                result = self._invoke([*args, "--no-write-json"])
+        basis = self.adapter_basis
+        direct = (in_place and self.parse_flags is not None and basis is not None and basis[0] is self.adapter()
+                  and basis[1:] == (target, vars_json) and configs_unchanged(changed_paths(self.manifest_key[0], key[0])))
+        if direct:
+            try:
+                parsed, failure = parse_in_place(self.manifest, basis[0].config, self.parse_flags), None
+            except Exception as exc:  # dbt's parsing error, as the command would have returned it
+                parsed, failure = None, exc
+            finally:
+                with contextlib.suppress(Exception):
+                    basis[0].cleanup_connections()
         else:
-            self.writer.wait()
-            result = self._invoke(args)
+            if in_place:
+                with handing_over(self.manifest):
+                    result = self._invoke([*args, "--no-write-json"], basis=(target, vars_json))
+            else:
+                self.writer.wait()
+                result = self._invoke(args, basis=(target, vars_json))
+            parsed, failure = (result.result, None) if result.success and result.result is not None else (None, result.exception)
+            if parsed is not None:
+                from dbt.flags import get_flags
+
+                self.parse_flags = get_flags()
         self.manifest_generation += 1
-        if not result.success or result.result is None:
+        if parsed is None:
             self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
             self.manifest_key = None
-            return classify_exception(result.exception, self.events)
-        self.manifest = result.result
+            return classify_exception(failure, self.events)
+        self.manifest = parsed
         self.manifest_key = key
         self.note_graph(in_place)
         if in_place:
             msgpack = time.monotonic() - self.msgpack_at > MSGPACK_EVERY_S
-            self.writer.start(self.manifest, self.target_dir(), msgpack=msgpack)
+            self.writer.defer(self.manifest, self.target_dir(), msgpack=msgpack)
             self.msgpack_at = time.monotonic() if msgpack else self.msgpack_at
-        print(f"[dbt-ae-mcp worker] parsed in {time.perf_counter() - started:.2f}s ({'in memory' if in_place else 'from disk'})",
+        how = "in memory, directly" if direct else "in memory" if in_place else "from disk"
+        print(f"[dbt-ae-mcp worker] parsed in {time.perf_counter() - started:.2f}s ({how})",
               file=sys.stderr)
         return None
 
@@ -293,6 +326,8 @@ class Worker(PreviewOp):
             return {"ok": True, "success": True, "payload": {**payload, "generation": generation}, "events": self.events}
         if command == "preview":
             return self.preview(target, vars_json, options)
+        if command == "compile_nodes":  # not a dbt command: dbt's Compiler on the warm manifest (compile_op.py)
+            return self.compile_nodes(target, vars_json, options)
         if command in MANIFEST_COMMANDS and request.get("reuse_manifest", True):
             error = self.ensure_manifest(target, vars_json)
             if error is not None:
@@ -313,7 +348,7 @@ class Worker(PreviewOp):
             run_facts.report_duckdb_rows()
         self.building = command in BUILD_COMMANDS
         try:
-            result = self._invoke(full_args, manifest=manifest)
+            result = self._invoke(full_args, manifest=manifest, basis=(target, vars_json))
         finally:
             self.building = False
         elapsed = time.perf_counter() - started
@@ -321,6 +356,7 @@ class Worker(PreviewOp):
             self.manifest = result.result
             self.manifest_key = (fingerprint, target, vars_json)  # taken before parsing: a later edit re-parses
             self.manifest_generation += 1
+            self.parse_flags = None  # its flags are the agent's (--no-partial-parse...): the next re-parse is a command
             self.note_graph(False)
         if command in ("deps", "clean"):
             self.manifest = None
@@ -372,7 +408,14 @@ def main() -> None:
     heap = HeapKeeper()
     heap.settle(id(worker.manifest))
     send({"type": "ready", "cancel_first": bool(adapters_to_cancel()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
-    for line in sys.stdin:
+    lines = LineReader(sys.stdin.fileno())
+    while True:
+        line = lines.readline(IDLE_WRITE_S if worker.writer.due is not None else None)
+        if line is None:  # idle: the deferred artifacts now (incremental.ArtifactWriter.defer)
+            worker.writer.start_due()
+            continue
+        if not line:
+            break
         line = line.strip()
         if not line:
             continue
@@ -397,6 +440,7 @@ def main() -> None:
         # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
         # by chance waits for the periodic full collection).
         heap.settle(id(worker.manifest))
+    worker.writer.start_due()  # the server is gone: the child writes on after the worker exits
 
 
 if __name__ == "__main__":

@@ -1,0 +1,221 @@
+"""Issue 17, `project_check` after a one-line edit: what the edit path skips must not change what it answers.
+
+- The worker re-parses with dbt's ManifestLoader directly (incremental.parse_in_place), its file reads cached
+  (parse_io.py) and its relation names kept (incremental.RelationNames): the manifest must be the one a fresh
+  `dbt parse` makes, for SQL, YAML, macro, new-file and deleted-file edits; a project config edit takes the command.
+- The column service compiles through dbt's Compiler (compile_op.py): the SQL must be what `dbt compile` gives.
+- The artifacts are written once the worker is idle (ArtifactWriter.defer): stale until then, marked pending.
+- project_check reads files through a StatReader and keys models by their inputs (checks.CheckCache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from conftest import REPO, ok, serve_args, server_environment
+
+MART = "models/marts/dim_products.sql"
+
+
+def projection(manifest) -> dict:
+    """What the tools read of a manifest: every node's code, checksum, edges, docs, columns and config."""
+    out = {}
+    for uid, node in {**manifest.nodes, **manifest.sources, **manifest.exposures}.items():
+        config = getattr(node, "config", None)
+        out[uid] = (
+            getattr(node, "raw_code", None), getattr(getattr(node, "checksum", None), "checksum", None),
+            sorted(getattr(getattr(node, "depends_on", None), "nodes", []) or []), getattr(node, "description", None),
+            sorted((getattr(node, "columns", None) or {}).items(), key=lambda kv: kv[0]).__repr__(),
+            getattr(config, "materialized", None), getattr(node, "relation_name", None), getattr(node, "patch_path", None),
+        )
+    return out
+
+
+@pytest.mark.e2e
+def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbt.adapters.factory import FACTORY
+    from dbt.cli.main import dbtRunner
+    from dbt.flags import get_flags
+
+    from tools.dbt.engine.incremental import install, parse_in_place
+
+    project = tmp_path / "edited"
+    shutil.copytree(built_shop, project)
+    monkeypatch.chdir(project)
+    install()
+    base = ["--quiet", "parse", "--project-dir", str(project), "--profiles-dir", str(project)]
+    first = dbtRunner().invoke([*base, "--no-write-json"])
+    assert first.success, first.exception
+    manifest, flags = first.result, get_flags()
+    config = next(iter(FACTORY.adapters.values())).config
+    new_model = project / "models/marts/dim_product_names.sql"
+    edits = [
+        ("sql", lambda: (project / MART).write_text((project / MART).read_text() + "\n-- edited\n")),
+        ("new ref", lambda: (project / MART).write_text((project / MART).read_text().replace(
+            "with products as (", "with customers as (\n    select * from {{ ref('stg_customers') }}\n),\n\nproducts as (", 1))),
+        ("yaml", lambda: (project / "models/marts/_marts.yml").write_text(
+            (project / "models/marts/_marts.yml").read_text().replace("Primary key of the order.", "The order's key.", 1))),
+        ("macro", lambda: (project / "macros/cents_to_dollars.sql").write_text((project / "macros/cents_to_dollars.sql").read_text() + "\n{# e #}\n")),
+        ("new file", lambda: new_model.write_text("select product_id, product_name from {{ ref('stg_products') }}\n")),
+        ("same size rewrite at once", lambda: new_model.write_text("select product_id, product_nam2 from {{ ref('stg_products') }}\n")),
+        ("deleted file", lambda: new_model.unlink()),
+    ]
+    for label, edit in edits:
+        edit()
+        parsed = parse_in_place(manifest, config, flags)
+        assert parsed is manifest, f"{label}: dbt parsed from scratch instead of in place"
+        fresh = dbtRunner().invoke([*base, "--no-write-json", "--no-partial-parse"])
+        assert fresh.success, fresh.exception
+        ours, theirs = projection(parsed), projection(fresh.result)
+        assert ours.keys() == theirs.keys(), (label, ours.keys() ^ theirs.keys())
+        assert {u: v for u, v in ours.items() if theirs[u] != v} == {}, label
+    assert "model.shop.stg_customers" in manifest.nodes["model.shop.dim_products"].depends_on.nodes
+    # the parent and child maps (our build_node_edges) are dbt's
+    from tools.dbt.engine import incremental
+
+    members = [*manifest.nodes.values(), *manifest.sources.values(), *manifest.exposures.values()]
+    assert incremental.build_node_edges(members) == incremental._replaced["build_node_edges"](members)
+    # a duplicate relation name is still refused (dbt's uniqueness check, its relation names now kept per node)
+    (project / "models/marts/dim_products_copy.sql").write_text("{{ config(alias='dim_products') }}\nselect 1 as id\n")
+    with pytest.raises(Exception, match="dim_products"):
+        parse_in_place(manifest, config, flags)
+
+
+def test_parse_io_finds_and_reads_what_dbt_would(built_shop: Path) -> None:
+    import pathspec
+    from dbt_common.clients.system import find_matching, load_file_contents
+
+    from tools.dbt.engine import parse_io
+
+    root = str(built_shop)
+    (built_shop / "models/marts/.#lock.sql").write_text("x")  # an editor's lock file: the pattern skips it
+    spec = pathspec.PathSpec.from_lines(pathspec.patterns.GitWildMatchPattern, ["models/staging/stg_orders.sql"])
+    with parse_io.reading():
+        for dirs, pattern, ignore in [(["models"], "[!.#~]*.sql", None), (["models", "macros"], "[!.#~]*.yml", None),
+                                      (["models"], "[!.#~]*.sql", spec), (["seeds"], "[!.#~]*.csv", None), (["no_such"], "*.sql", None)]:
+            assert parse_io.find_matching(root, dirs, pattern, ignore) == find_matching(root, dirs, pattern, ignore), (dirs, pattern)
+        path = str(built_shop / MART)
+        assert parse_io.load_file_contents(path) == load_file_contents(path)
+        # rewritten at once with the same size: mtime may stay within one clock tick, the text must not
+        Path(path).write_text("select 1 as a\n")
+        assert parse_io.load_file_contents(path) == "select 1 as a"
+        Path(path).write_text("select 2 as a\n")
+        assert parse_io.load_file_contents(path) == "select 2 as a"
+        assert parse_io.load_file_contents(path, strip=False) == "select 2 as a\n"
+        # an old, unchanged file is served from memory: the same str, whose checksum is kept
+        old = built_shop / "models/staging/stg_orders.sql"
+        os.utime(old, ns=(time.time_ns() - 10**10, time.time_ns() - 10**10))
+        first = parse_io.load_file_contents(str(old))
+        assert parse_io.load_file_contents(str(old)) is first
+        from dbt.parser import read_files
+
+        parse_io.install()
+        assert read_files.FileHash.from_contents(first) is read_files.FileHash.from_contents(first)
+        assert read_files.FileHash.from_contents(first).checksum == read_files.FileHash.file_hash.from_contents(first).checksum
+
+
+def test_a_stat_reader_sees_every_change(tmp_path: Path) -> None:
+    from tools.authoring.files import StatReader
+
+    read = StatReader()
+    path = tmp_path / "m.sql"
+    assert read(path) is None
+    path.write_text("select 1")
+    assert read(path) == "select 1"
+    path.write_text("select 2")  # same size, same clock tick: still seen
+    assert read(path) == "select 2"
+    os.utime(path, ns=(time.time_ns() - 10**10, time.time_ns() - 10**10))
+    kept = read(path)
+    assert read(path) is kept
+    path.unlink()
+    assert read(path) is None
+
+
+def test_the_check_cache_keys_on_every_input() -> None:
+    from tools.quality.checks import CheckCache
+
+    cache = CheckCache()
+    model = {"unique_id": "m", "description": ""}
+    inputs = ("select 1", model, (("p", "model", "x.sql"),), "duckdb", (None, None, None))
+    key = cache.key("m", inputs)
+    assert cache.key("m", inputs) == key
+    assert cache.key("m", ("select 1", dict(model), (("p", "model", "x.sql"),), "duckdb", (None, None, None))) == key
+    changed = [("select 2", model, inputs[2], "duckdb", inputs[4]), ("select 1", {**model, "description": "d"}, inputs[2], "duckdb", inputs[4]),
+               ("select 1", model, (), "duckdb", inputs[4]), ("select 1", model, inputs[2], "postgres", inputs[4]),
+               ("select 1", model, inputs[2], "duckdb", (("a",), False, 1)), (*inputs, {"test": 1})]
+    assert len({cache.key("m", c) for c in changed} | {key}) == len(changed) + 1
+
+
+def test_the_worker_line_reader() -> None:
+    from tools.dbt.engine.line_reader import LineReader
+
+    read_fd, write_fd = os.pipe()
+    lines = LineReader(read_fd)
+    assert lines.readline(0.05) is None
+    os.write(write_fd, b'{"a": 1}\n{"b"')
+    assert lines.readline(1) == '{"a": 1}\n'
+    assert lines.readline(0.05) is None  # half a line: not a request yet
+    os.write(write_fd, b': 2}\n')
+    assert lines.readline(None) == '{"b": 2}\n'
+    os.write(write_fd, b"tail")
+    os.close(write_fd)
+    assert lines.readline(None) == "tail\n"
+    assert lines.readline(None) == ""
+    os.close(read_fd)
+
+
+@contextlib.asynccontextmanager
+async def logged_session(project: Path, data_dir: Path, log: Path):
+    params = StdioServerParameters(command=os.sys.executable, args=serve_args(project, data_dir, "--toolsets", "dbt,quality,lineage"),
+                                   cwd=str(REPO), env=server_environment())
+    with log.open("a") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy", cache=None) as client:
+            yield client
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.e2e
+async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path: Path) -> None:
+    log = tmp_path / "server.err"
+    target = built_shop / "target"
+    pending = target / "manifest.json.pending"
+    mart = built_shop / MART
+    original = mart.read_text()
+    async with logged_session(built_shop, data_dir, log) as client:
+        ok(await client.call_tool("project_check", {}))
+        # -- one edit: parsed in place without a dbt command; the artifacts wait until the worker is idle, then follow
+        mart.write_text(original.replace("with products as (", "with customers as (\n    select * from {{ ref('stg_customers') }}\n),\n\nproducts as (", 1))
+        ok(await client.call_tool("project_check", {}))
+        assert "(in memory, directly)" in log.read_text(), log.read_text()[-3000:]
+        wait_for(lambda: not pending.exists())
+        manifest = json.loads((target / "manifest.json").read_text())
+        assert "model.shop.stg_customers" in manifest["parent_map"]["model.shop.dim_products"]
+        # -- a project config edit: a dbt command parses (the RuntimeConfig it reads must be read again)
+        directly = log.read_text().count("(in memory, directly)")
+        project_yml = built_shop / "dbt_project.yml"
+        project_yml.write_text(project_yml.read_text() + "\n# edited\n")
+        ok(await client.call_tool("project_check", {}))
+        assert log.read_text().count("(in memory, directly)") == directly
+        # -- the SQL the column model compiled (dbt's Compiler) is what `dbt compile` gives
+        models = sorted(p.stem for p in (built_shop / "models").rglob("*.sql"))
+        compiled = {n["unique_id"]: n.get("compiled_sql") for n in ok(await client.call_tool("dbt_compile", {"select": " ".join(models)}))["nodes"]}
+    store = json.loads(next((data_dir / "columns").glob("*.json")).read_text())["compiled"]
+    assert len(compiled) == len(models) > 8
+    for uid, sql in compiled.items():
+        assert store[uid][1] is not None, (uid, store[uid])
+        assert store[uid][1].strip() == sql.strip(), uid
