@@ -1,7 +1,7 @@
 """Issue 17, `project_check` after a one-line edit: what the edit path skips must not change what it answers.
 
 - The worker re-parses with dbt's ManifestLoader directly (incremental.parse_in_place), its file reads cached
-  (parse_io.py) and its relation names kept (incremental.RelationNames): the manifest must be the one a fresh
+  (parse_io.py) and what unchanged objects gave kept (parse_memo.py): the manifest must be the one a fresh
   `dbt parse` makes, for SQL, YAML, macro, new-file and deleted-file edits; a project config edit takes the command.
 - The column service compiles through dbt's Compiler (compile_op.py): the SQL must be what `dbt compile` gives.
 - The artifacts are written once the worker is idle (ArtifactWriter.defer): stale until then, marked pending.
@@ -80,10 +80,10 @@ def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_pa
         assert {u: v for u, v in ours.items() if theirs[u] != v} == {}, label
     assert "model.shop.stg_customers" in manifest.nodes["model.shop.dim_products"].depends_on.nodes
     # the parent and child maps (our build_node_edges) are dbt's
-    from tools.dbt.engine import incremental
+    from tools.dbt.engine import parse_memo
 
     members = [*manifest.nodes.values(), *manifest.sources.values(), *manifest.exposures.values()]
-    assert incremental.build_node_edges(members) == incremental._replaced["build_node_edges"](members)
+    assert parse_memo.build_node_edges(members) == parse_memo._replaced["build_node_edges"](members)
     # a duplicate relation name is still refused (dbt's uniqueness check, its relation names now kept per node)
     (project / "models/marts/dim_products_copy.sql").write_text("{{ config(alias='dim_products') }}\nselect 1 as id\n")
     with pytest.raises(Exception, match="dim_products"):
@@ -211,6 +211,27 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
         project_yml.write_text(project_yml.read_text() + "\n# edited\n")
         ok(await client.call_tool("project_check", {}))
         assert log.read_text().count("(in memory, directly)") == directly
+        # -- a parse that fails right after an edit's deferred write: that write (the manifest dbt changed half way)
+        #    never reaches disk, so the next parse from disk still finds the broken model broken
+        mart.write_text(original + "\n-- edited again\n")
+        ok(await client.call_tool("project_check", {}))
+        assert pending.exists(), "the write was not deferred"
+        broken = built_shop / "models/marts/fct_orders.sql"
+        fine = broken.read_text()
+        broken.write_text(fine.replace("ref('int_order_totals')", "ref('no_such_model')", 1))  # fails as refs resolve, last
+        failed = await client.call_tool("project_check", {})
+        assert failed.is_error, failed
+        assert not pending.exists()
+        again = await client.call_tool("project_check", {})
+        assert again.is_error, "the broken model parsed: a half-parsed manifest reached disk"
+        on_disk = json.loads((target / "manifest.json").read_text())["nodes"]["model.shop.fct_orders"]
+        assert "model.shop.int_order_totals" in on_disk["depends_on"]["nodes"], "a half-parsed manifest reached disk"
+        broken.write_text(fine)
+        # -- after a zero-row run (--empty: dbt compiles refs to empty subqueries), the column model's SQL is not that
+        built = ok(await client.call_tool("dbt_run", {"select": "stg_orders", "empty": True}))
+        assert built["success"] is True, built
+        mart.write_text(original + "\n-- and again\n")
+        ok(await client.call_tool("project_check", {}))
         # -- the SQL the column model compiled (dbt's Compiler) is what `dbt compile` gives
         models = sorted(p.stem for p in (built_shop / "models").rglob("*.sql"))
         compiled = {n["unique_id"]: n.get("compiled_sql") for n in ok(await client.call_tool("dbt_compile", {"select": " ".join(models)}))["nodes"]}
@@ -219,3 +240,4 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
     for uid, sql in compiled.items():
         assert store[uid][1] is not None, (uid, store[uid])
         assert store[uid][1].strip() == sql.strip(), uid
+    assert "limit 0" not in store["model.shop.dim_products"][1], store["model.shop.dim_products"][1]

@@ -216,22 +216,30 @@ def topological(nodes: dict[str, NodeFacts]) -> list[str]:
 
 
 def infer(nodes: dict[str, NodeFacts], dialect: str, known: dict[str, NodeColumns] | None = None,
-          memo: dict[str, NodeColumns] | None = None) -> dict[str, NodeColumns]:
+          memo: dict[str, NodeColumns] | None = None, recent: dict[str, Any] | None = None) -> dict[str, NodeColumns]:
     """The output columns of every node in `nodes`, parents first. `known` holds results the caller already has (e.g.
     from the database) and is never recomputed; `memo` keeps results by everything they depend on (the node's facts and
-    its parents' columns), so a second call re-qualifies only what changed."""
+    its parents' columns), so a second call re-qualifies only what changed. `recent` (the caller's, kept between
+    calls) holds each node's last answer with the objects it came from: while its facts, the dialect and its parents'
+    columns are the same objects, the answer stands without its memo key (a digest per node per call)."""
     out: dict[str, NodeColumns] = dict(known or {})
     for uid in topological(nodes):
         if uid in out:
             continue
         facts = nodes[uid]
+        held = recent.get(uid) if recent is not None else None
+        if held is not None and held[0] is facts and held[1] == dialect and all(out.get(p) is c for p, c in held[2]):
+            out[uid] = held[3]
+            continue
         key = memo_key(facts, out, nodes, dialect) if memo is not None else ""
         if memo is not None and key in memo:
             out[uid] = memo[key]
-            continue
-        out[uid] = node_columns(facts, parent_schema(facts, out, nodes), dialect)
-        if memo is not None:
-            memo[key] = out[uid]
+        else:
+            out[uid] = node_columns(facts, parent_schema(facts, out, nodes), dialect)
+            if memo is not None:
+                memo[key] = out[uid]
+        if recent is not None:
+            recent[uid] = (facts, dialect, tuple((p, out.get(p)) for p in facts.parents), out[uid])
     return out
 
 

@@ -86,6 +86,7 @@ class ColumnService:
         self._sql: dict[str, Any] = {}  # sqlglot results (sql_output, columns_read) by everything they depend on
         self._facts: dict[str, tuple[Any, Any, Any, NodeFacts]] = {}  # uid -> (its graph node, compiled, catalog entry, facts)
         self._compile_keys: dict[str, tuple[Any, tuple[Any, ...], str]] = {}  # uid -> (graph node, its parents' nodes, compile_key)
+        self._recent: dict[str, Any] = {}  # column_model.infer's last answer per node, with what it came from
         self._star_keys: dict[int, tuple[str, str, str]] = {}  # id(compiled sql) -> (that sql, dialect, its key in _stars)
         self._inline: dict[str, tuple[str | None, str | None]] = {}
         self._dialect: tuple[tuple[int, ...], str] | None = None
@@ -302,7 +303,7 @@ class ColumnService:
             dialect = self.dialect
             known = {u: cols for u, (sql, cols) in self._database.items() if u in facts and facts[u].compiled_sql == sql}
             before = len(self._memo)
-            columns = infer(facts, dialect, known, self._memo)
+            columns = infer(facts, dialect, known, self._memo, self._recent)
             self._dirty = self._dirty or len(self._memo) != before
             if database:
                 asked = 0
@@ -325,7 +326,7 @@ class ColumnService:
                         known[uid] = found
                         self._database[uid] = (facts[uid].compiled_sql or "", found)
                 if asked:
-                    columns = infer(facts, dialect, known, self._memo)
+                    columns = infer(facts, dialect, known, self._memo, self._recent)
             self.save()
         return ColumnView(columns, facts, dialect)
 

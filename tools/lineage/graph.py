@@ -56,9 +56,10 @@ class LineageGraph:
                 }
                 if raw.get("resource_type") == "source":
                     nodes[uid]["name"] = f"{raw.get('source_name')}.{raw.get('name')}"
-        parents = {k: list(v) for k, v in (manifest.get("parent_map") or {}).items()}
-        children = {k: list(v) for k, v in (manifest.get("child_map") or {}).items()}
+        parents = dict(manifest.get("parent_map") or {})  # the lists are shared: nothing changes a graph's lists
+        children = dict(manifest.get("child_map") or {})
         if not parents:  # an older or partial manifest: derive from depends_on
+            children = {k: list(v) for k, v in children.items()}
             for uid, raw in {**(manifest.get("nodes") or {}), **(manifest.get("exposures") or {})}.items():
                 parents[uid] = list((raw.get("depends_on") or {}).get("nodes") or [])
             for uid, ps in parents.items():

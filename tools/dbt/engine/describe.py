@@ -68,17 +68,33 @@ def lineage_manifest(manifest: Any) -> dict[str, Any]:
         out[section] = {uid: memoized("graph", uid, n, _graph_entry) for uid, n in getattr(manifest, section).items()}
     members = chain(*(getattr(manifest, s).values() for s in ("nodes", "sources", "exposures", "functions", "metrics", "semantic_models",
                                                            "saved_queries", "unit_tests") if hasattr(manifest, s)))
-    parents: dict[str, list[str]] = {}
-    for member in members:
-        parents[member.unique_id] = list(member.depends_on_nodes)
-    children: dict[str, list[str]] = {uid: [] for uid in parents}
+    parents = {m.unique_id: memoized("parents", m.unique_id, m, _sorted_parents) for m in members}
+    out["parent_map"] = parents
+    out["child_map"] = _children_of(parents)
+    return out
+
+
+def _sorted_parents(node: Any) -> list[str]:
+    return sorted(node.depends_on_nodes)
+
+
+_children_memo: list[Any] = [None, None]  # [the parent map the child map below was made from, that child map]
+
+
+def _children_of(parents: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The child map of `parents`: the last one while every member's parents are as they were (a one-line edit
+    changes no edge), else made again. Callers must not change it."""
+    before, children = _children_memo
+    if before is not None and before.keys() == parents.keys() and all(before[k] is v or before[k] == v for k, v in parents.items()):
+        return children  # in the order of its making (dbt moves a re-parsed node to the end: the same edges)
+    made: dict[str, list[str]] = {uid: [] for uid in parents}
     for uid, ps in parents.items():
         for parent in ps:
-            if parent in children:
-                children[parent].append(uid)
-    out["parent_map"] = {k: sorted(v) for k, v in parents.items()}
-    out["child_map"] = {k: sorted(v) for k, v in children.items()}
-    return out
+            if parent in made:
+                made[parent].append(uid)
+    children = {k: sorted(v) for k, v in made.items()}
+    _children_memo[:] = [parents, children]
+    return children
 
 
 _memo: dict[tuple[str, str], tuple[Any, Any, dict[str, Any]]] = {}  # (kind, unique_id) -> (object, created_at, entry)

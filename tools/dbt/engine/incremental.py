@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tools.dbt.engine import parse_io
+from tools.dbt.engine import parse_io, parse_memo
 
 PENDING_NAME = "manifest.json.pending"
 
@@ -37,7 +37,6 @@ _handover: Any = None  # the manifest the next ManifestLoader takes as its saved
 _installed = False
 FLAT_SECTIONS = ("exposures", "functions", "groups", "metrics", "nodes", "sources", "semantic_models", "saved_queries")
 _flat_memo: dict[str, Any] = {"manifest": None, "entries": {}}  # section -> uid -> (object, created_at, its flat dict)
-_replaced: dict[str, Any] = {}  # dbt's own functions that install() replaced, by name (tests compare them with ours)
 last_target_path: str | None = None  # the root project's target path, as dbt resolved it in the last handover
 
 
@@ -77,70 +76,9 @@ def install() -> None:
         remember_flat_graph(self)
 
     Manifest.build_flat_graph = build_flat_graph
-    import dbt.parser.manifest as manifest_module
-
     parse_io.install()
-
-    manifest_module.get_relation_class_by_name = RelationNames.wrapping(manifest_module.get_relation_class_by_name)
-    import dbt.contracts.graph.manifest as graph_manifest
-
-    _replaced["build_node_edges"] = graph_manifest.build_node_edges
-    graph_manifest.build_node_edges = build_node_edges
+    parse_memo.install()
     _installed = True
-
-
-def build_node_edges(nodes: list[Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """dbt's build_node_edges (contracts/graph/manifest.py: the parent and child maps, built twice per re-parse over
-    every node), the same dicts with fewer lookups: children and parents of each unique_id, sorted."""
-    forward: dict[str, list[str]] = {node.unique_id: [] for node in nodes}
-    backward: dict[str, list[str]] = {}
-    for node in nodes:
-        uid, parents = node.unique_id, node.depends_on_nodes
-        backward[uid] = parents
-        for parent in parents:
-            children = forward.get(parent)
-            if children is not None:
-                children.append(uid)
-    return {k: sorted(v) for k, v in forward.items()}, {k: sorted(v) for k, v in backward.items()}
-
-
-class RelationNames:
-    """What dbt's relation-uniqueness check (parser/manifest.py, _check_resource_uniqueness, after every parse) asks
-    of the adapter's Relation class: `str(create_from(quoting=config, relation_config=node))`, a node's full name.
-    That built a relation object for each of a big project's nodes on every re-parse (a fifth of a one-line edit's);
-    the name is kept per node object and the fields it is made of, so only nodes dbt parsed again are named anew."""
-
-    def __init__(self, relation_cls: Any) -> None:
-        self.relation_cls = relation_cls
-        self.held: dict[int, tuple[Any, Any, tuple[Any, ...], str]] = {}  # id(node) -> (node, quoting, fields, name)
-
-    @classmethod
-    def wrapping(cls, get_class: Any) -> Any:
-        named: dict[Any, RelationNames] = {}
-
-        def get_relation_class_by_name(name: str) -> Any:
-            relation_cls = get_class(name)
-            if relation_cls not in named:
-                named[relation_cls] = cls(relation_cls)
-            return named[relation_cls]
-
-        return get_relation_class_by_name
-
-    def create_from(self, quoting: Any, relation_config: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            return self.relation_cls.create_from(quoting=quoting, relation_config=relation_config, **kwargs)
-        node = relation_config
-        config = getattr(node, "config", None)
-        fields = (getattr(node, "created_at", None), node.database, node.schema, getattr(node, "identifier", None),
-                  getattr(node, "alias", None), repr(getattr(config, "quoting", None)), repr(getattr(quoting, "quoting", None)))
-        held = self.held.get(id(node))
-        if held is not None and held[0] is node and held[1] is quoting and held[2] == fields:
-            return held[3]
-        name = str(self.relation_cls.create_from(quoting=quoting, relation_config=node))
-        if len(self.held) > 200_000:
-            self.held.clear()
-        self.held[id(node)] = (node, quoting, fields, name)
-        return name
 
 
 def flat_graph_reusing(manifest: Any, entries: dict[str, dict[str, tuple[Any, Any, Any]]]) -> dict[str, dict[str, Any]]:
@@ -205,7 +143,7 @@ def handing_over(manifest: Any) -> Iterator[None]:
         _handover = None
 
 
-CONFIG_FILES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml", "package-lock.yml"}
+CONFIG_FILES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml", "package-lock.yml", "catalogs.yml"}
 
 
 def changed_paths(before: tuple, after: tuple) -> set[str]:
@@ -290,6 +228,7 @@ class ArtifactWriter:
         self.target: Path | None = None
         self.failed = False  # the last writer died or failed: the worker writes the artifacts itself next time
         self.due: tuple[Any, Path, bool] | None = None  # a write deferred until the worker is idle (defer)
+        self.due_at = 0.0  # when it became due
 
     def defer(self, manifest: Any, target: Path, msgpack: bool = True) -> None:
         """Mark the artifacts stale now (readers wait for the pending marker) and write them when the worker is idle
@@ -299,12 +238,25 @@ class ArtifactWriter:
         self.stop()
         target.mkdir(parents=True, exist_ok=True)
         (target / PENDING_NAME).write_text(str(os.getpid()), encoding="utf-8")
+        if self.due is None:
+            self.due_at = time.monotonic()
         self.due = (manifest, target, msgpack or (self.due is not None and self.due[2]))
 
     def start_due(self) -> None:
         if self.due is not None:
             manifest, target, msgpack = self.due
             self.start(manifest, target, msgpack)
+
+    def due_for(self) -> float:
+        """Seconds since the deferred write became due (0 when none is)."""
+        return time.monotonic() - self.due_at if self.due is not None else 0.0
+
+    def drop_due(self) -> None:
+        """Forget the deferred write (its manifest is not to be written: a parse failed half way through it, or the
+        worker is ending) and its marker: the artifacts on disk are older, but whole and consistent."""
+        if self.due is not None:
+            (self.due[1] / PENDING_NAME).unlink(missing_ok=True)
+            self.due = None
 
     def start(self, manifest: Any, target: Path, msgpack: bool = True) -> None:
         """`msgpack`: also the saved manifest of dbt's next cold start (a third of the child's work; an older one is

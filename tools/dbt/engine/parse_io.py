@@ -29,25 +29,40 @@ _walks: dict[str, list[tuple[str, list[str], list[str]]]] = {}
 _texts: dict[str, tuple[tuple[int, int, int] | None, str, str]] = {}  # absolute path -> (stamp, text, text stripped)
 
 
+_hashes: Any = None  # the MemoFileHash install() put in dbt's reader
+_read_now: set[str] = set()  # the paths load_file_contents was asked for in this reading()
+
+
 @contextlib.contextmanager
 def reading() -> Iterator[None]:
     global _active
     _active = True
+    _read_now.clear()
     try:
         yield
     finally:
         _active = False
         _walks.clear()
+        if _read_now:  # what this parse did not read is gone (deleted, renamed, ignored): so are its text and checksum
+            for path in [p for p in _texts if p not in _read_now]:
+                del _texts[path]
+            live = {id(held[2]) for held in _texts.values()}
+            for key in [k for k in (_hashes.held if _hashes is not None else {}) if k not in live]:
+                del _hashes.held[key]
 
 
 def install() -> None:
-    """Once per process (incremental.install)."""
+    """Once per process (incremental.install; a second call changes nothing)."""
+    global _hashes
+    if _hashes is not None:
+        return
     import dbt.parser.read_files as read_files
     import dbt.parser.search as search
 
     search.find_matching = _wrap(search.find_matching, find_matching)
     read_files.load_file_contents = _wrap(read_files.load_file_contents, load_file_contents)
-    read_files.FileHash = MemoFileHash(read_files.FileHash)
+    _hashes = MemoFileHash(read_files.FileHash)
+    read_files.FileHash = _hashes
 
 
 def _wrap(original: Any, ours: Any) -> Any:
@@ -95,6 +110,7 @@ def load_file_contents(path: str, strip: bool = True) -> str:
     except OSError:
         st = None
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+    _read_now.add(path)
     held = _texts.get(path)
     if held is None or stamp is None or held[0] != stamp:
         with open(path, "rb") as handle:
@@ -125,7 +141,5 @@ class MemoFileHash:
         if held is not None and held[0] is contents:
             return held[1]
         value = self.file_hash.from_contents(contents)
-        if len(self.held) > 100_000:
-            self.held.clear()
-        self.held[id(contents)] = (contents, value)
+        self.held[id(contents)] = (contents, value)  # pruned to the texts load_file_contents keeps, after each parse
         return value

@@ -34,7 +34,7 @@ class PreviewOp:
         if vars_json:
             args += ["--vars", vars_json]
         started = time.perf_counter()
-        result = self._invoke(args, manifest=self.manifest, basis=(target, vars_json))
+        result = self._invoke(args, manifest=self.manifest, basis=(target, vars_json))  # a plain compile (worker._invoke)
         if self.refused:
             return {"ok": False, "events": self.events}
         if result.result is None and result.exception is not None:

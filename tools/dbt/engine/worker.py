@@ -43,6 +43,8 @@ TEST_COMMANDS = {"test", "build", "retry"}
 BUILD_COMMANDS = {"run", "build", "retry"}  # where incremental models are materialized
 IN_PROCESS_ADAPTERS = {"duckdb"}  # the database runs inside the worker: killing the worker stops its queries
 CANCEL_WITHIN_S = 3.0  # how long a stopping worker waits for the database to cancel its queries (the server kills it after 5 s)
+DEFER_WRITE_FOR = {"describe", "compile_nodes"}  # requests of a check after an edit: the deferred write waits for the next idle second
+DEFER_AT_MOST_S = 10.0  # ...but not longer than this (the server's readers take a marker older than 30 s for a leftover)
 IDLE_WRITE_S = 1.0  # the deferred artifacts are written once no request came for this long (incremental.ArtifactWriter.defer)
 MSGPACK_EVERY_S = 30.0  # a forked writer re-saves dbt's partial-parse msgpack at most this often (incremental.py)
 
@@ -189,15 +191,20 @@ class Worker(PreviewOp, CompileOp):
             self.refused.append(f"{problem}: {' '.join(sql.split())[:200]}")
             raise StatementRefused(f"dbt-ae-mcp refused a statement while rendering Jinja: {problem}")
 
-    def _invoke(self, args: list[str], manifest: Any = None, *, basis: tuple[str | None, str | None]) -> Any:
-        """`basis`: the request's (target, vars); the adapter dbt registers is recorded with it (compile_op.py)."""
+    def _invoke(self, args: list[str], manifest: Any = None, *, basis: tuple[str | None, str | None] | None = None) -> Any:
+        """`basis`: the request's (target, vars), given only by the worker's own `dbt parse` and plain `dbt compile`
+        (compile_op's, the preview's; no --empty, --full-refresh, --defer, --sample...: dbt reads those from the config
+        and the global flags while
+        compiling). The adapter dbt registers is then recorded with it: parse_in_place and compile_op reuse its config
+        and dbt's flags as they are; after any other command they run a dbt command first."""
         self.adapter_basis = None
         runner = self.dbt_runner_cls(manifest=manifest, callbacks=[self.on_event])
         result = runner.invoke(self.global_flags() + args)
-        from dbt.adapters.factory import FACTORY
+        if basis is not None:
+            from dbt.adapters.factory import FACTORY
 
-        registered = list(FACTORY.adapters.values())
-        self.adapter_basis = (registered[0], *basis) if len(registered) == 1 else None
+            registered = list(FACTORY.adapters.values())
+            self.adapter_basis = (registered[0], *basis) if len(registered) == 1 else None
         return result
 
     def generation(self) -> str:
@@ -245,6 +252,7 @@ class Worker(PreviewOp, CompileOp):
         if parsed is None:
             self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
             self.manifest_key = None
+            self.writer.drop_due()  # nor may it reach disk (a write deferred from the last parse holds the same object)
             return classify_exception(failure, self.events)
         self.manifest = parsed
         self.manifest_key = key
@@ -270,6 +278,15 @@ class Worker(PreviewOp, CompileOp):
         from tools.dbt.engine import incremental
 
         return Path(incremental.last_target_path) if incremental.last_target_path else self.project_dir / "target"
+
+    def start_due(self) -> None:
+        """The deferred artifact write, now; a failure to fork (memory) or to write the marker costs only the write."""
+        try:
+            self.writer.start_due()
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self.writer.drop_due()
+            self.writer.failed = True  # settle_artifacts writes them in process before the next command that needs them
 
     def settle_artifacts(self) -> None:
         """Before a command that writes target/ itself: the forked writer's files must not land after its own."""
@@ -308,6 +325,8 @@ class Worker(PreviewOp, CompileOp):
         command = args[0]
         manifest = None
         self.writer.poll()
+        if command not in DEFER_WRITE_FOR or self.writer.due_for() > DEFER_AT_MOST_S:
+            self.start_due()
         if command == "describe":  # not a dbt command: a summary of the warm manifest (parsed again if stale)
             error = self.ensure_manifest(target, vars_json)
             if error is not None:
@@ -348,7 +367,7 @@ class Worker(PreviewOp, CompileOp):
             run_facts.report_duckdb_rows()
         self.building = command in BUILD_COMMANDS
         try:
-            result = self._invoke(full_args, manifest=manifest, basis=(target, vars_json))
+            result = self._invoke(full_args, manifest=manifest)
         finally:
             self.building = False
         elapsed = time.perf_counter() - started
@@ -412,7 +431,7 @@ def main() -> None:
     while True:
         line = lines.readline(IDLE_WRITE_S if worker.writer.due is not None else None)
         if line is None:  # idle: the deferred artifacts now (incremental.ArtifactWriter.defer)
-            worker.writer.start_due()
+            worker.start_due()
             continue
         if not line:
             break
@@ -440,7 +459,8 @@ def main() -> None:
         # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
         # by chance waits for the periodic full collection).
         heap.settle(id(worker.manifest))
-    worker.writer.start_due()  # the server is gone: the child writes on after the worker exits
+    worker.writer.drop_due()  # the server is gone: the next worker parses from disk and writes its own (a child writing
+    # on after this worker exited could land its files after that worker's)
 
 
 if __name__ == "__main__":

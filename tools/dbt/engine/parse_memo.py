@@ -1,0 +1,105 @@
+"""What an in-place re-parse (incremental.handing_over) asks dbt to compute again for objects that did not change,
+kept: on a 1,000-model project each of these was whole-project work after a one-line edit.
+
+- `RelationNames`: the relation name of every node, which dbt's uniqueness check builds after each parse;
+- `build_node_edges`: dbt's parent and child maps (built twice per re-parse), the same dicts with fewer lookups;
+- `relation_updates`: each parser's generate_database/schema/alias_name macro contexts (dbt builds the whole macro
+  namespace three times per parser), kept while the manifest, the config and every macro object are the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_replaced: dict[str, Any] = {}  # dbt's own functions that install() replaced, by name (tests compare them with ours)
+
+
+def install() -> None:
+    """Once per process (incremental.install; a second call changes nothing)."""
+    if _replaced:
+        return
+    import dbt.contracts.graph.manifest as graph_manifest
+    import dbt.parser.base as parser_base
+    import dbt.parser.manifest as manifest_module
+
+    manifest_module.get_relation_class_by_name = RelationNames.wrapping(manifest_module.get_relation_class_by_name)
+    _replaced["build_node_edges"] = graph_manifest.build_node_edges
+    graph_manifest.build_node_edges = build_node_edges
+    _replaced["RelationUpdate"] = parser_base.RelationUpdate
+    parser_base.RelationUpdate = relation_updates(parser_base.RelationUpdate)
+
+
+def build_node_edges(nodes: list[Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """dbt's build_node_edges (contracts/graph/manifest.py: the parent and child maps, built twice per re-parse over
+    every node), the same dicts with fewer lookups: children and parents of each unique_id, sorted."""
+    forward: dict[str, list[str]] = {node.unique_id: [] for node in nodes}
+    backward: dict[str, list[str]] = {}
+    for node in nodes:
+        uid, parents = node.unique_id, node.depends_on_nodes
+        backward[uid] = parents
+        for parent in parents:
+            children = forward.get(parent)
+            if children is not None:
+                children.append(uid)
+    return {k: sorted(v) for k, v in forward.items()}, {k: sorted(v) for k, v in backward.items()}
+
+
+class RelationNames:
+    """What dbt's relation-uniqueness check (parser/manifest.py, _check_resource_uniqueness, after every parse) asks
+    of the adapter's Relation class: `str(create_from(quoting=config, relation_config=node))`, a node's full name.
+    That built a relation object for each of a big project's nodes on every re-parse (a fifth of a one-line edit's);
+    the name is kept per node object and the fields it is made of, so only nodes dbt parsed again are named anew."""
+
+    def __init__(self, relation_cls: Any) -> None:
+        self.relation_cls = relation_cls
+        self.held: dict[str, tuple[Any, Any, tuple[Any, ...], str]] = {}  # unique_id -> (node, quoting, fields, name)
+
+    @classmethod
+    def wrapping(cls, get_class: Any) -> Any:
+        named: dict[Any, RelationNames] = {}
+
+        def get_relation_class_by_name(name: str) -> Any:
+            relation_cls = get_class(name)
+            if relation_cls not in named:
+                named[relation_cls] = cls(relation_cls)
+            return named[relation_cls]
+
+        return get_relation_class_by_name
+
+    def create_from(self, quoting: Any, relation_config: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return self.relation_cls.create_from(quoting=quoting, relation_config=relation_config, **kwargs)
+        node = relation_config
+        config = getattr(node, "config", None)
+        fields = (getattr(node, "created_at", None), node.database, node.schema, getattr(node, "identifier", None),
+                  getattr(node, "alias", None), repr(getattr(config, "quoting", None)), repr(getattr(quoting, "quoting", None)))
+        uid = getattr(node, "unique_id", None)
+        held = self.held.get(uid) if uid is not None else None
+        if held is not None and held[0] is node and held[1] is quoting and held[2] == fields:
+            return held[3]
+        name = str(self.relation_cls.create_from(quoting=quoting, relation_config=node))
+        if uid is not None:
+            self.held[uid] = (node, quoting, fields, name)  # one entry per node: a full parse replaces the last one's
+        return name
+
+
+def relation_updates(relation_update: Any) -> Any:
+    """dbt's RelationUpdate(config=, manifest=, component=), kept per (config, manifest, component) while every macro
+    of the manifest is the same object: what its contexts hold (the macro namespace) is then unchanged, as it is
+    between two files of one parse, which share one RelationUpdate."""
+    held: dict[tuple[int, int, str], tuple[Any, Any, tuple[Any, ...], Any]] = {}
+
+    def make(config: Any, manifest: Any, component: str) -> Any:
+        macros = tuple(manifest.macros.values())
+        key = (id(config), id(manifest), component)
+        entry = held.get(key)
+        if (entry is not None and entry[0] is config and entry[1] is manifest and len(entry[2]) == len(macros)
+                and all(a is b for a, b in zip(entry[2], macros, strict=True))):
+            return entry[3]
+        made = relation_update(config=config, manifest=manifest, component=component)
+        if len(held) > 64:
+            held.clear()
+        held[key] = (config, manifest, macros, made)
+        return made
+
+    return make
