@@ -58,8 +58,9 @@ def project_path(root: Path, relative: str | Path) -> Path:
     return resolved
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: Path | str) -> str | None:
     """A project file's text, None when it does not exist; a binary or unreadable file is a typed error."""
+    path = Path(path)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -83,7 +84,7 @@ class StatReader:
     def __init__(self) -> None:
         self._held: dict[str, tuple[tuple[int, int, int], str | None]] = {}
 
-    def __call__(self, path: Path) -> str | None:
+    def __call__(self, path: Path | str) -> str | None:
         key = os.fspath(path)
         try:
             st = os.stat(key)
@@ -91,12 +92,12 @@ class StatReader:
             self._held.pop(key, None)
             return None
         except OSError:
-            return read_text(Path(path))  # read_text's typed error
+            return read_text(path)  # read_text's typed error
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         held = self._held.get(key)
         if held is not None and held[0] == stamp:
             return held[1]
-        text = read_text(Path(path))
+        text = read_text(path)
         if time.time_ns() - st.st_mtime_ns > RACY_NS:
             self._held[key] = (stamp, text)
         else:  # written just now: a second write in the same clock tick, of the same size, would keep this stamp (git's

@@ -259,7 +259,7 @@ class ColumnService:
         model), the batch is split in halves until the failing models are alone, each keeping dbt's error."""
         try:
             reply = await self.ctx.engine.invoke(["compile_nodes"], timeout=self.ctx.settings.timeout_seconds, progress=progress,
-                                                 options={**self._guard, "unique_ids": stale})
+                                                 options={**self._guard, "unique_ids": stale, "generation": self.ctx.engine.generation})
         except ToolFailure as failed:
             if failed.code == "timeout":
                 raise

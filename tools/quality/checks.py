@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -139,7 +140,7 @@ class CheckCache:
         return key
 
 
-def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | None], only_path: str | None = None,
+def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], only_path: str | None = None,
                   columns: dict[str, ModelColumns] | None = None, cache: CheckCache | None = None) -> list[Violation]:
     """Violations of every rule. `columns` (by unique_id) comes from the column model; a model missing from it is
     checked for columns and stars only where its SQL text is unambiguous. `cache` keeps each model's violations by
@@ -156,9 +157,10 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path], str | 
     models = [n for n in nodes if n["resource_type"] == "model" and n["package"] == index.project_name]
     if only_path is not None:
         models = [n for n in models if n["path"] == only_path]
+    folder = os.fspath(root)
     for model in models:
         uid, path, name = model["unique_id"], model["path"], model["name"]
-        sql = read(root / path) or ""
+        sql = read(os.path.join(folder, path)) or ""  # a str: a Path per model per call was a third of reading them
         parents_seen = tuple((p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", []))
         seen = (columns or {}).get(uid) or ModelColumns(None, None)
         inputs = (sql, model, *tests_by_node.get(uid, []), parents_seen, index.dialect,

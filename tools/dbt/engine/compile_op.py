@@ -43,7 +43,12 @@ class CompileOp:
     """Mixed into the Worker: uses its manifest, its dbt runner, its statement guard and `adapter_basis`."""
 
     def compile_nodes(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
-        error = self.ensure_manifest(target, vars_json)
+        """`generation`: the manifest the caller's graph was made from; while the worker holds it (same target and
+        vars), the nodes are compiled from it without looking for newer edits first (the caller's compile keys are
+        that manifest's; a later edit is the next call's)."""
+        held = (self.manifest is not None and options.get("generation") == self.generation()
+                and self.manifest_key is not None and self.manifest_key[1:] == (target, vars_json))
+        error = None if held else self.ensure_manifest(target, vars_json)
         if error is not None:
             return {"ok": False, "error": error, "events": self.events}
         wanted = [str(u) for u in options.get("unique_ids") or []]
