@@ -228,7 +228,8 @@ def infer(nodes: dict[str, NodeFacts], dialect: str, known: dict[str, NodeColumn
             continue
         facts = nodes[uid]
         held = recent.get(uid) if recent is not None else None
-        if held is not None and held[0] is facts and held[1] == dialect and all(out.get(p) is c for p, c in held[2]):
+        if held is not None and held[0] is facts and held[1] == dialect and all(
+                out.get(p) is c and nodes.get(p) is f for p, c, f in held[2]):
             out[uid] = held[3]
             continue
         key = memo_key(facts, out, nodes, dialect) if memo is not None else ""
@@ -239,7 +240,7 @@ def infer(nodes: dict[str, NodeFacts], dialect: str, known: dict[str, NodeColumn
             if memo is not None:
                 memo[key] = out[uid]
         if recent is not None:
-            recent[uid] = (facts, dialect, tuple((p, out.get(p)) for p in facts.parents), out[uid])
+            recent[uid] = (facts, dialect, tuple((p, out.get(p), nodes.get(p)) for p in facts.parents), out[uid])
     return out
 
 

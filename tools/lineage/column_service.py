@@ -257,9 +257,11 @@ class ColumnService:
         """One worker call compiles `stale` (compile_op.py: each node gets its own status). Where the whole call fails
         (a refused statement, or `dbt compile` when the worker has no adapter to reuse, which stops at the first broken
         model), the batch is split in halves until the failing models are alone, each keeping dbt's error."""
+        # the manifest this graph is the summary of (compile_op compiles from it while the worker holds it), if known
+        generation = self._described_graph[0] if graph is self._described_graph[1] else None
         try:
             reply = await self.ctx.engine.invoke(["compile_nodes"], timeout=self.ctx.settings.timeout_seconds, progress=progress,
-                                                 options={**self._guard, "unique_ids": stale, "generation": self.ctx.engine.generation})
+                                                 options={**self._guard, "unique_ids": stale, "generation": generation})
         except ToolFailure as failed:
             if failed.code == "timeout":
                 raise

@@ -255,7 +255,8 @@ class ArtifactWriter:
         """Forget the deferred write (its manifest is not to be written: a parse failed half way through it, or the
         worker is ending) and its marker: the artifacts on disk are older, but whole and consistent."""
         if self.due is not None:
-            (self.due[1] / PENDING_NAME).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (self.due[1] / PENDING_NAME).unlink(missing_ok=True)
             self.due = None
 
     def start(self, manifest: Any, target: Path, msgpack: bool = True) -> None:
@@ -266,7 +267,13 @@ class ArtifactWriter:
         target.mkdir(parents=True, exist_ok=True)
         (target / PENDING_NAME).write_text(str(os.getpid()), encoding="utf-8")
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no memory for a child: the worker writes the artifacts itself before they are needed
+            (target / PENDING_NAME).unlink(missing_ok=True)
+            self.failed = True
+            print(f"[dbt-ae-mcp worker] could not fork the artifacts' writer: {exc!r}", file=sys.stderr)
+            return
         if pid == 0:  # the child: never returns, never runs the parent's exit handlers or touches its channel
             code = 1
             try:

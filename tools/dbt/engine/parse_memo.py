@@ -4,7 +4,8 @@ kept: on a 1,000-model project each of these was whole-project work after a one-
 - `RelationNames`: the relation name of every node, which dbt's uniqueness check builds after each parse;
 - `build_node_edges`: dbt's parent and child maps (built twice per re-parse), the same dicts with fewer lookups;
 - `relation_updates`: each parser's generate_database/schema/alias_name macro contexts (dbt builds the whole macro
-  namespace three times per parser), kept while the manifest, the config and every macro object are the same.
+  namespace three times per parser), kept while the manifest, the config and every macro object are the same, and
+  not kept for a generate macro that reads `graph` or `invocation_id` (values its context fixes when made).
 """
 
 from __future__ import annotations
@@ -87,19 +88,18 @@ def relation_updates(relation_update: Any) -> Any:
     """dbt's RelationUpdate(config=, manifest=, component=), kept per (config, manifest, component) while every macro
     of the manifest is the same object: what its contexts hold (the macro namespace) is then unchanged, as it is
     between two files of one parse, which share one RelationUpdate."""
-    held: dict[tuple[int, int, str], tuple[Any, Any, tuple[Any, ...], Any]] = {}
+    held: dict[str, tuple[Any, Any, tuple[Any, ...], Any]] = {}  # component -> (config, manifest, macros, RelationUpdate)
 
     def make(config: Any, manifest: Any, component: str) -> Any:
         macros = tuple(manifest.macros.values())
-        key = (id(config), id(manifest), component)
-        entry = held.get(key)
+        entry = held.get(component)
         if (entry is not None and entry[0] is config and entry[1] is manifest and len(entry[2]) == len(macros)
                 and all(a is b for a, b in zip(entry[2], macros, strict=True))):
             return entry[3]
         made = relation_update(config=config, manifest=manifest, component=component)
-        if len(held) > 64:
-            held.clear()
-        held[key] = (config, manifest, macros, made)
+        name = f"generate_{component}_name"
+        if not any(m.name == name and ("graph" in m.macro_sql or "invocation_id" in m.macro_sql) for m in macros):
+            held[component] = (config, manifest, macros, made)  # one per component: the last manifest's only
         return made
 
     return make

@@ -225,6 +225,31 @@ class Worker(PreviewOp, CompileOp):
         if vars_json:
             args += ["--vars", vars_json]
         started = time.perf_counter()
+        try:
+            parsed, failure, direct = self._parse(args, key, target, vars_json, in_place)
+        except BaseException:  # out of dbt's own error paths (an interrupt, a bug): the manifest may be half changed
+            self.manifest, self.manifest_key = None, None
+            self.writer.drop_due()
+            raise
+        self.manifest_generation += 1
+        if parsed is None:
+            self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
+            self.manifest_key = None
+            self.writer.drop_due()  # nor may it reach disk (a write deferred from the last parse holds the same object)
+            return classify_exception(failure, self.events)
+        self.manifest = parsed
+        self.manifest_key = key
+        self.note_graph(in_place)
+        if in_place:
+            msgpack = time.monotonic() - self.msgpack_at > MSGPACK_EVERY_S
+            self.writer.defer(self.manifest, self.target_dir(), msgpack=msgpack)
+            self.msgpack_at = time.monotonic() if msgpack else self.msgpack_at
+        how = "in memory, directly" if direct else "in memory" if in_place else "from disk"
+        print(f"[dbt-ae-mcp worker] parsed in {time.perf_counter() - started:.2f}s ({how})", file=sys.stderr)
+        return None
+
+    def _parse(self, args: list[str], key: tuple, target: str | None, vars_json: str | None, in_place: bool) -> tuple[Any, Any, bool]:
+        """(the manifest or None, dbt's exception, whether dbt's loader was called directly)."""
         basis = self.adapter_basis
         direct = (in_place and self.parse_flags is not None and basis is not None and basis[0] is self.adapter()
                   and basis[1:] == (target, vars_json) and configs_unchanged(changed_paths(self.manifest_key[0], key[0])))
@@ -248,23 +273,7 @@ class Worker(PreviewOp, CompileOp):
                 from dbt.flags import get_flags
 
                 self.parse_flags = get_flags()
-        self.manifest_generation += 1
-        if parsed is None:
-            self.manifest = None  # dbt's partial parser may have changed it half way: the next parse starts from disk
-            self.manifest_key = None
-            self.writer.drop_due()  # nor may it reach disk (a write deferred from the last parse holds the same object)
-            return classify_exception(failure, self.events)
-        self.manifest = parsed
-        self.manifest_key = key
-        self.note_graph(in_place)
-        if in_place:
-            msgpack = time.monotonic() - self.msgpack_at > MSGPACK_EVERY_S
-            self.writer.defer(self.manifest, self.target_dir(), msgpack=msgpack)
-            self.msgpack_at = time.monotonic() if msgpack else self.msgpack_at
-        how = "in memory, directly" if direct else "in memory" if in_place else "from disk"
-        print(f"[dbt-ae-mcp worker] parsed in {time.perf_counter() - started:.2f}s ({how})",
-              file=sys.stderr)
-        return None
+        return parsed, failure, direct
 
     def note_graph(self, in_place: bool) -> None:
         """An in-place re-parse that left every edge as it was keeps dbt's linked graph (a one-line edit relinked and
@@ -459,8 +468,10 @@ def main() -> None:
         # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
         # by chance waits for the periodic full collection).
         heap.settle(id(worker.manifest))
-    worker.writer.drop_due()  # the server is gone: the next worker parses from disk and writes its own (a child writing
-    # on after this worker exited could land its files after that worker's)
+    # the server is gone: the next worker parses from disk and writes its own (a child writing on after this worker
+    # exited could land its files after that worker's): no due write, and a running one is stopped
+    worker.writer.drop_due()
+    worker.writer.stop()
 
 
 if __name__ == "__main__":
