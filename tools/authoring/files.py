@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,11 +78,13 @@ RACY_NS = 2_000_000_000  # a file modified this recently is read again each time
 
 
 class StatReader:
-    """read_text that reads a file again only when its inode, size or mtime changed, and otherwise returns the very
-    str it returned before: a caller may then compare texts by identity (project_check's per-model memo). For a tool
-    that reads every model on every call (1,000 files of a big project, most unchanged)."""
+    """A file reader (read_text unless given another) that reads a file again only when its inode, size or mtime
+    changed, and otherwise returns the very str it returned before: a caller may then compare texts by identity
+    (project_check's per-model memo; dbt's checksums in tools/dbt/engine/parse_io.py). For what reads every file of a
+    big project on every call, most of them unchanged. None for a file that does not exist."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[Path | str], str | None] = read_text) -> None:
+        self._read = read
         self._held: dict[str, tuple[tuple[int, int, int], str | None]] = {}
 
     def __call__(self, path: Path | str) -> str | None:
@@ -92,17 +95,22 @@ class StatReader:
             self._held.pop(key, None)
             return None
         except OSError:
-            return read_text(path)  # read_text's typed error
+            return self._read(path)  # the reader's own error
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         held = self._held.get(key)
         if held is not None and held[0] == stamp:
             return held[1]
-        text = read_text(path)
+        text = self._read(path)
         if time.time_ns() - st.st_mtime_ns > RACY_NS:
             self._held[key] = (stamp, text)
         else:  # written just now: a second write in the same clock tick, of the same size, would keep this stamp (git's
             self._held.pop(key, None)  # "racily clean" files): read it again next time
         return text
+
+    def keep_only(self, paths: set[str]) -> None:
+        """Forget every file but these (those a whole pass just read: the others are gone)."""
+        for key in [k for k in self._held if k not in paths]:
+            del self._held[key]
 
 
 def plan_diffs(root: Path, changes: list[FileChange]) -> list[FileDiff]:

@@ -67,6 +67,11 @@ class NodeFacts:
                 h.update(repr(value).encode() + b"\0")
         return h.hexdigest()
 
+    @cached_property
+    def compiled_lines(self) -> int | None:
+        """Lines of the compiled SQL (None when it did not compile), once per object."""
+        return len(self.compiled_sql.strip().splitlines()) if self.compiled_sql else None
+
 
 @dataclass
 class NodeColumns:

@@ -36,7 +36,6 @@ class QualityTools:
         self.linter = SqlLinter(self.root)
         self._dialect_cache: tuple[tuple[int, ...], str] | None = None
         self._checked = checks.CheckCache()  # project_check's per-model results (checks.check_project)
-        self._line_counts: dict[int, tuple[str, int]] = {}  # id(compiled sql) -> (that sql, its line count)
         self._read = StatReader()  # project_check reads every model on each call: unchanged files are not read again
 
     async def _index(self) -> ProjectIndex:
@@ -159,18 +158,9 @@ class QualityTools:
             sql = facts.compiled_sql if facts is not None else None
             out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None,
                                            service.unlisted_star(sql, view.dialect) if sql else None,
-                                           self._line_count(sql) if sql else None)
+                                           facts.compiled_lines if facts is not None else None)
         service.save()
         return out
-
-    def _line_count(self, sql: str) -> int:
-        """Lines of compiled SQL, kept per str (the column service hands out the same one while a model is unchanged)."""
-        held = self._line_counts.get(id(sql))
-        if held is None or held[0] is not sql:
-            if len(self._line_counts) > 100_000:
-                self._line_counts.clear()
-            held = self._line_counts[id(sql)] = (sql, len(sql.strip().splitlines()))
-        return held[1]
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
         from tools.dbt.history import RunHistory

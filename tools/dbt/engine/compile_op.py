@@ -6,8 +6,8 @@ adapter (whose behaviour flags walk the stack), the plugin scan and the node sel
 1,000-model project that was 0.2 s to compile one edited model for `project_check`; the Compiler alone takes
 milliseconds. Each node gets its own status, so one broken model no longer fails the others.
 
-Used only when the registered adapter is the one a dbt invocation made for the same target and vars (else the op
-runs `dbt compile` as before). The statement guard still applies: dbt's SQLQuery events reach the worker's callback.
+Used only when the registered adapter is the one a plain `dbt parse`/`dbt compile` made for the same target and vars
+(worker._invoke's `basis`; else the op runs `dbt compile` as before). The statement guard still applies: dbt's SQLQuery events reach the worker's callback.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tools.dbt.engine.invocation import FAST_FLAGS
+from tools.dbt.engine.invocation import FAST_FLAGS, target_args
 from tools.dbt.engine.serialize import classify_exception, serialize_result
 
 
@@ -28,11 +28,7 @@ def flags_of_compile() -> Iterator[None]:
 
     flags = get_flags()
     before = getattr(flags, "WHICH", None)
-    try:
-        object.__setattr__(flags, "WHICH", "compile")
-    except Exception:
-        yield
-        return
+    object.__setattr__(flags, "WHICH", "compile")
     try:
         yield
     finally:
@@ -88,11 +84,8 @@ class CompileOp:
         names = sorted({self.manifest.nodes[u].name for u in wanted if u in self.manifest.nodes})
         if not names:
             return {"ok": True, "success": True, "payload": {"command": "compile", "nodes": []}, "events": self.events}
-        args = ["compile", "--select", *names, "--indirect-selection", "empty", *FAST_FLAGS["compile"], *self.base_flags()]
-        if target:
-            args += ["--target", target]
-        if vars_json:
-            args += ["--vars", vars_json]
+        args = ["compile", "--select", *names, "--indirect-selection", "empty", *FAST_FLAGS["compile"], *self.base_flags(),
+                *target_args(target, vars_json)]
         result = self._invoke(args, manifest=self.manifest, basis=(target, vars_json))
         if result.result is None and result.exception is not None:
             return {"ok": False, "error": classify_exception(result.exception, self.events), "events": self.events}

@@ -20,6 +20,11 @@ FAST_FLAGS = {"compile": ["--no-write-json", "--no-populate-cache"], "show": ["-
               "list": ["--no-write-json"], "ls": ["--no-write-json"]}
 
 
+def target_args(target: str | None, vars_json: str | None) -> list[str]:
+    """The flags naming a request's target and vars, for any dbt command."""
+    return [*(["--target", target] if target else []), *(["--vars", vars_json] if vars_json else [])]
+
+
 def project_fingerprint(project_dir: Path, profiles_dir: Path) -> tuple:
     """Cheap change detector: (path, mtime, size) of every file dbt could read. Milliseconds on real projects."""
     entries: list[tuple[str, int, int]] = []

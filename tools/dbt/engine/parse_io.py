@@ -6,8 +6,9 @@ hashes every file. On a 1,000-model project that was 0.12 s of a 0.3 s re-parse 
 
 - `find_matching` (dbt_common's, re-implemented with the same result, order included) walks each folder once per parse;
 - `load_file_contents` returns the text it read last time for a file whose inode, size and mtime are unchanged and
-  that was not modified in the two seconds before that read (a later write in the same clock tick could keep the
-  stamp: git's "racily clean" rule), and `FileHash.from_contents` the checksum of that very text.
+  that was not modified in the two seconds before that read (tools/authoring/files.py StatReader: a later write in
+  the same clock tick could keep the stamp, git's "racily clean" rule), and `FileHash.from_contents` the checksum of
+  that very text.
 
 Both are active only inside `reading()`, the span of one in-place re-parse; the walk cache is dropped at its end.
 """
@@ -15,18 +16,18 @@ Both are active only inside `reading()`, the span of one in-place re-parse; the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import os
 import re
-import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-RACY_NS = 2_000_000_000
+from tools.authoring.files import StatReader
 
 _active = False
 _walks: dict[str, list[tuple[str, list[str], list[str]]]] = {}
-_texts: dict[str, tuple[tuple[int, int, int] | None, str, str]] = {}  # absolute path -> (stamp, text, text stripped)
 
 
 _hashes: Any = None  # the MemoFileHash install() put in dbt's reader
@@ -44,9 +45,10 @@ def reading() -> Iterator[None]:
         _active = False
         _walks.clear()
         if _read_now:  # what this parse did not read is gone (deleted, renamed, ignored): so are its text and checksum
-            for path in [p for p in _texts if p not in _read_now]:
-                del _texts[path]
-            live = {id(held[2]) for held in _texts.values()}
+            _texts.keep_only(_read_now)
+            for path in [p for p in _stripped if p not in _read_now]:
+                del _stripped[path]
+            live = {id(held[1]) for held in _stripped.values()}
             for key in [k for k in (_hashes.held if _hashes is not None else {}) if k not in live]:
                 del _hashes.held[key]
 
@@ -102,25 +104,28 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
     return matching
 
 
+def _read_utf8(path: Path | str) -> str:
+    with open(path, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+_texts = StatReader(_read_utf8)  # each file's text, kept while unchanged
+_stripped: dict[str, tuple[str, str]] = {}  # path -> (its text, that text stripped: the same str while the text is)
+
+
 def load_file_contents(path: str, strip: bool = True) -> str:
     """dbt_common.clients.system.load_file_contents, from memory when the file is unchanged (the same str as last
-    time, so that `file_hash` knows it)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    stamp = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+    time, so that `MemoFileHash` knows it)."""
     _read_now.add(path)
-    held = _texts.get(path)
-    if held is None or stamp is None or held[0] != stamp:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-        held = (stamp, text, text.strip())
-        if stamp is not None and time.time_ns() - stamp[2] > RACY_NS:
-            _texts[path] = held
-        else:
-            _texts.pop(path, None)
-    return held[2] if strip else held[1]
+    text = _texts(path)
+    if text is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if not strip:
+        return text
+    held = _stripped.get(path)
+    if held is None or held[0] is not text:
+        held = _stripped[path] = (text, text.strip())
+    return held[1]
 
 
 class MemoFileHash:

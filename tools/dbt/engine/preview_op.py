@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tools.dbt.engine.invocation import FAST_FLAGS, drop_inline_nodes
+from tools.dbt.engine.invocation import FAST_FLAGS, drop_inline_nodes, target_args
 from tools.dbt.engine.serialize import HINTS, classify_exception, serialize_result, warehouse_problem
 
 
@@ -28,11 +28,7 @@ class PreviewOp:
             args = ["compile", f"--inline={options['sql']}"]
         else:
             args = ["compile", "--select", str(options.get("model")), "--indirect-selection", "empty"]
-        args += FAST_FLAGS["compile"] + self.base_flags()
-        if target:
-            args += ["--target", target]
-        if vars_json:
-            args += ["--vars", vars_json]
+        args += FAST_FLAGS["compile"] + self.base_flags() + target_args(target, vars_json)
         started = time.perf_counter()
         result = self._invoke(args, manifest=self.manifest, basis=(target, vars_json))  # a plain compile (worker._invoke)
         if self.refused:

@@ -30,7 +30,7 @@ os.environ.setdefault("DBT_USE_COLORS", "false")
 from server import fastjson  # noqa: E402
 from server.heap import HeapKeeper  # noqa: E402
 from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
-from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint  # noqa: E402
+from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint, target_args  # noqa: E402
 from tools.dbt.engine.compile_op import CompileOp  # noqa: E402
 from tools.dbt.engine.line_reader import LineReader  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
@@ -113,7 +113,7 @@ class Worker(PreviewOp, CompileOp):
         self.described: tuple[str, dict[str, Any]] | None = None  # the last summary sent, by generation (describe_delta)
         self.graph_edges: str | None = None  # incremental.edges_digest of the manifest the graph generation names
         self.writer = ArtifactWriter(close_in_child=(_CHANNEL.fileno(), 0))
-        self.msgpack_at = float("-inf")  # when a writer last took the msgpack too (at most every MSGPACK_EVERY_S)  # manifest.json and the msgpack after an in-place re-parse, off the request path
+        self.msgpack_at = float("-inf")  # when a writer last took the msgpack too (at most every MSGPACK_EVERY_S)
         self.request_id: int | None = None
         self.parse_flags: Any = None  # dbt's flags of the last `dbt parse` (incremental.parse_in_place)
         self.adapter_basis: tuple[Any, str | None, str | None] | None = None  # (adapter, target, vars) of the invocation that registered it
@@ -194,9 +194,8 @@ class Worker(PreviewOp, CompileOp):
     def _invoke(self, args: list[str], manifest: Any = None, *, basis: tuple[str | None, str | None] | None = None) -> Any:
         """`basis`: the request's (target, vars), given only by the worker's own `dbt parse` and plain `dbt compile`
         (compile_op's, the preview's; no --empty, --full-refresh, --defer, --sample...: dbt reads those from the config
-        and the global flags while
-        compiling). The adapter dbt registers is then recorded with it: parse_in_place and compile_op reuse its config
-        and dbt's flags as they are; after any other command they run a dbt command first."""
+        and the global flags while compiling). The adapter dbt registers is then recorded with it: parse_in_place and
+        compile_op reuse its config and dbt's flags as they are; after any other command they run a dbt command first."""
         self.adapter_basis = None
         runner = self.dbt_runner_cls(manifest=manifest, callbacks=[self.on_event])
         result = runner.invoke(self.global_flags() + args)
@@ -219,11 +218,7 @@ class Worker(PreviewOp, CompileOp):
         if self.manifest is not None and key == self.manifest_key:
             return None
         in_place = self.manifest is not None and self.manifest_key is not None and self.manifest_key[1:] == key[1:]
-        args = ["parse", *self.base_flags()]
-        if target:
-            args += ["--target", target]
-        if vars_json:
-            args += ["--vars", vars_json]
+        args = ["parse", *self.base_flags(), *target_args(target, vars_json)]
         started = time.perf_counter()
         try:
             parsed, failure, direct = self._parse(args, key, target, vars_json, in_place)
@@ -365,11 +360,7 @@ class Worker(PreviewOp, CompileOp):
                 drop_inline_nodes(manifest)
         if command not in FAST_FLAGS:
             self.settle_artifacts()
-        full_args = args + FAST_FLAGS.get(command, []) + self.base_flags()
-        if target:
-            full_args += ["--target", target]
-        if vars_json:
-            full_args += ["--vars", vars_json]
+        full_args = args + FAST_FLAGS.get(command, []) + self.base_flags() + target_args(target, vars_json)
         started = time.perf_counter()
         fingerprint = project_fingerprint(self.project_dir, self.profiles_dir) if command == "parse" else None
         if self.adapter_type() == "duckdb":
