@@ -50,6 +50,10 @@ def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_pa
 
     project = tmp_path / "edited"
     shutil.copytree(built_shop, project)
+    past = time.time_ns() - 10**10  # older than parse_io's two seconds: unchanged files' SourceFiles are handed out again
+    for file in project.rglob("*"):
+        if file.is_file():
+            os.utime(file, ns=(past, past))
     monkeypatch.chdir(project)
     install()
     base = ["--quiet", "parse", "--project-dir", str(project), "--profiles-dir", str(project)]
@@ -84,6 +88,25 @@ def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_pa
 
     members = [*manifest.nodes.values(), *manifest.sources.values(), *manifest.exposures.values()]
     assert parse_memo.build_node_edges(members) == parse_memo._replaced["build_node_edges"](members)
+    # unchanged files' SourceFiles were handed out again (parse_io.get_source_files)...
+    from tools.dbt.engine import parse_io
+
+    assert len(parse_io._sources) > 10
+    # ...but none is after a full parse, which fills the ones it was given: overriding a generate_ macro makes dbt
+    # parse everything again (skip_partial_parsing_because_of_macros)
+    (project / "macros/generate_alias_name.sql").write_text(
+        "{% macro generate_alias_name(custom_alias_name=none, node=none) -%}{{ custom_alias_name or node.name }}{%- endmacro %}\n")
+    whole = parse_in_place(manifest, config, flags)
+    assert whole is not manifest and not parse_io._sources
+    for label, edit in [("sql after a full parse", edits[0][1]), ("yaml after a full parse", edits[2][1])]:
+        edit()
+        manifest = whole
+        whole = parse_in_place(manifest, config, flags)
+        assert whole is manifest, f"{label}: dbt parsed from scratch instead of in place"
+        fresh = dbtRunner().invoke([*base, "--no-write-json", "--no-partial-parse"])
+        assert fresh.success, fresh.exception
+        ours, theirs = projection(whole), projection(fresh.result)
+        assert ours == theirs, label
     # a duplicate relation name is still refused (dbt's uniqueness check, its relation names now kept per node)
     (project / "models/marts/dim_products_copy.sql").write_text("{{ config(alias='dim_products') }}\nselect 1 as id\n")
     with pytest.raises(Exception, match="dim_products"):

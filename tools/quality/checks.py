@@ -10,6 +10,7 @@ import functools
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class ModelColumns:
     def explicit(self) -> bool | None:
         """The seed's "explicit select": every column the model outputs is listed by one of its selects."""
         return None if self.unlisted_star is None else not self.unlisted_star
+
+
+UNKNOWN_COLUMNS = ModelColumns(None, None)
 
 
 @dataclass
@@ -123,13 +127,15 @@ def _opt_outs_in(text: str) -> frozenset[tuple[str, str]]:
 
 @dataclass
 class CheckCache:
-    """check_project's memory between calls: each model's violations by a digest of everything they are computed from,
-    and, per model, those inputs as objects with the digest they gave. An input that is the same object as last time
-    (the reader returns the same str for an unchanged file; the manifest summary keeps unchanged entries' dicts) is
-    not digested again: after a one-line edit of a 1,000-model project only the edited model is."""
+    """check_project's memory between calls: each model's violations by a digest of everything they are computed from.
+    Per model it keeps the objects those inputs came from (its text, manifest entry, tests, parents' entries, columns)
+    with the digest they gave: while they are equal (the same objects, most often: the reader returns the same str
+    for an unchanged file, the manifest summary keeps unchanged entries' dicts) the inputs are neither projected nor
+    digested again. After a one-line edit of a 1,000-model project only the edited model is."""
 
     results: dict[str, list[Violation]] = field(default_factory=dict)
     inputs: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
+    sources: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)  # uid -> (the objects, their digest)
 
     def key(self, uid: str, inputs: tuple[Any, ...]) -> str:
         held = self.inputs.get(uid)
@@ -138,6 +144,68 @@ class CheckCache:
         key = hashlib.sha256(fastjson.digest_text(list(inputs))).hexdigest()
         self.inputs[uid] = (inputs, key)
         return key
+
+    def key_of(self, uid: str, sources: tuple[Any, ...], inputs: Callable[[], tuple[Any, ...]]) -> str:
+        """key(uid, inputs()), where `inputs()` is computed from `sources` alone: not called while they are equal."""
+        held = self.sources.get(uid)
+        if held is not None and held[0] == sources:
+            return held[1]
+        key = self.key(uid, inputs())
+        self.sources[uid] = (sources, key)
+        return key
+
+
+@dataclass(frozen=True)
+class TextFacts:
+    """What a model's violations take from its text alone (sqlglot's parse and the connascence analysis: most of the
+    time a changed model costs)."""
+
+    joins: int  # 0 also when the text is not a parseable select
+    sources: tuple[tuple[str, str], ...]  # source() calls
+    findings: tuple[Any, ...]  # connascence.analyze's findings
+
+
+_text_facts: dict[tuple[str, str, bool], TextFacts] = {}
+_text_facts_lock = threading.Lock()
+
+
+def text_facts(sql: str, dialect: str, is_sql: bool = True) -> TextFacts:
+    """TextFacts of a model's text, kept for the last few texts: project_check computes them for an edited model
+    while the worker parses (QualityTools.check), then finds them here."""
+    key = (sql, dialect, is_sql)
+    held = _text_facts.get(key)
+    if held is not None:
+        return held
+    try:
+        shape = sql_rules.parse_sql(sql, dialect) if is_sql else None
+    except ToolFailure:
+        shape = None
+    facts = TextFacts(shape.joins if shape is not None else 0, tuple(sql_rules.relations(sql).sources),
+                      tuple(analyze(sql, dialect, tree=shape.tree if shape is not None else None)))
+    with _text_facts_lock:
+        if len(_text_facts) >= TEXT_FACTS_KEPT:
+            _text_facts.pop(next(iter(_text_facts)), None)
+        _text_facts[key] = facts
+    return facts
+
+
+TEXT_FACTS_KEPT = 64
+
+
+def changed_texts(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache, limit: int = 16) -> list[tuple[str, str]]:
+    """(text, path) of the project's models whose text is not the one `cache` last checked, at most `limit`: what
+    a check after an edit will analyze (the caller computes text_facts of them ahead)."""
+    folder, out = os.fspath(root), []
+    for model in index.raw.get("nodes", []):
+        if model["resource_type"] != "model" or model["package"] != index.project_name:
+            continue
+        held = cache.sources.get(model["unique_id"])
+        sql = read(f"{folder}{os.sep}{model['path']}")
+        if sql is not None and (held is None or held[0][0] is not sql):
+            out.append((sql, model["path"]))
+            if len(out) >= limit:
+                break
+    return out
 
 
 def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], only_path: str | None = None,
@@ -158,14 +226,23 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
     if only_path is not None:
         models = [n for n in models if n["path"] == only_path]
     folder = os.fspath(root)
+    dialect = index.dialect
     for model in models:
         uid, path, name = model["unique_id"], model["path"], model["name"]
-        sql = read(os.path.join(folder, path)) or ""  # a str: a Path per model per call was a third of reading them
-        parents_seen = tuple((p, (by_id.get(p) or {}).get("resource_type"), (by_id.get(p) or {}).get("path")) for p in model.get("depends_on", []))
-        seen = (columns or {}).get(uid) or ModelColumns(None, None)
-        inputs = (sql, model, *tests_by_node.get(uid, []), parents_seen, index.dialect,
-                  (tuple(seen.outputs) if seen.outputs is not None else None, seen.unlisted_star, seen.compiled_lines))
-        key = cache.key(uid, inputs) if cache is not None else hashlib.sha256(fastjson.digest_text(list(inputs))).hexdigest()
+        sql = read(f"{folder}{os.sep}{path}") or ""  # a str: a Path (or os.path.join) per model per call was a third of reading them
+        seen = (columns or {}).get(uid) or UNKNOWN_COLUMNS
+        tests = tests_by_node.get(uid, [])
+        parents = [by_id.get(p) for p in model.get("depends_on", [])]
+
+        def inputs() -> tuple[Any, ...]:
+            parents_seen = tuple((p, (e or {}).get("resource_type"), (e or {}).get("path")) for p, e in zip(model.get("depends_on", []), parents, strict=True))
+            return (sql, model, *tests, parents_seen, dialect,
+                    (tuple(seen.outputs) if seen.outputs is not None else None, seen.unlisted_star, seen.compiled_lines))
+
+        if cache is not None:
+            key = cache.key_of(uid, (sql, model, *tests, *parents, dialect, seen), inputs)
+        else:
+            key = hashlib.sha256(fastjson.digest_text(list(inputs()))).hexdigest()
         if cache is not None and key in cache.results:
             out += cache.results[key]
             continue
@@ -175,16 +252,12 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
             out.append(Violation(rule, RULES[rule].severity, uid, path, message, line))
 
         layer = layer_of(path)
-        try:
-            shape = sql_rules.parse_sql(sql, index.dialect) if path.endswith(".sql") else None
-        except ToolFailure:
-            shape = None
-        found = sql_rules.relations(sql)
+        text = text_facts(sql, dialect, path.endswith(".sql"))
         known = (columns or {}).get(uid)
         if known is not None and known.unlisted_star:
             flag("no_select_star", f"{name} outputs a relation's columns through select * without listing them: list them in a CTE or the final select.",
                  line_of_star(sql))
-        for finding in analyze(sql, index.dialect, tree=shape.tree if shape is not None else None):
+        for finding in text.findings:
             if finding.kind == "meaning":
                 flag("hard_coded_filter_values", finding.message, finding.line)
             elif finding.kind == "name":
@@ -214,15 +287,14 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
                 flag("incremental_missing_filter", f"{name} is incremental but has no is_incremental() filter against {{{{ this }}}}: every run reprocesses everything.")
             if not config.get("unique_key") and config.get("incremental_strategy") not in ("append", "microbatch"):
                 flag("incremental_missing_unique_key", f"{name} is incremental without unique_key: changed rows are duplicated, not updated.")
-        parents = [by_id.get(p) for p in model.get("depends_on", [])]
         if layer == "staging":
-            if shape is not None and shape.joins:
-                flag("staging_joins", f"{name} joins {shape.joins} time(s); join in an intermediate model.")
+            if text.joins:
+                flag("staging_joins", f"{name} joins {text.joins} time(s); join in an intermediate model.")
             upper = [p["name"] for p in parents if p and p["resource_type"] == "model" and layer_of(p["path"]) in ("intermediate", "marts")]
             if upper:
                 flag("fct_staging_dependent_on_marts_or_intermediate", f"{name} reads {', '.join(upper)}.")
-        if layer in ("intermediate", "marts") and found.sources:
-            flag("fct_marts_or_intermediate_dependent_on_source", f"{name} reads {', '.join(f'{a}.{b}' for a, b in found.sources)} directly; add a staging model.")
+        if layer in ("intermediate", "marts") and text.sources:
+            flag("fct_marts_or_intermediate_dependent_on_source", f"{name} reads {', '.join(f'{a}.{b}' for a, b in text.sources)} directly; add a staging model.")
         if layer is not None and not name.startswith(sql_rules.PREFIXES[layer]):
             flag("fct_model_naming_conventions", f"{name} is in {layer} but not named {' or '.join(p + '…' for p in sql_rules.PREFIXES[layer])}.")
         if not tests:
@@ -231,6 +303,7 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
             if len(cache.results) > 50_000:
                 cache.results.clear()
                 cache.inputs.clear()
+                cache.sources.clear()
             cache.results[key] = out[start:]
     if only_path is None:
         opted_out = _freshness_opt_outs(root, index, read)

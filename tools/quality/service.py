@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -37,6 +40,7 @@ class QualityTools:
         self._dialect_cache: tuple[tuple[int, ...], str] | None = None
         self._checked = checks.CheckCache()  # project_check's per-model results (checks.check_project)
         self._read = StatReader()  # project_check reads every model on each call: unchanged files are not read again
+        self._columns: dict[str, tuple[Any, Any, str, checks.ModelColumns]] = {}  # uid -> (NodeColumns, NodeFacts, dialect, answer)
 
     async def _index(self) -> ProjectIndex:
         return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds)
@@ -126,7 +130,13 @@ class QualityTools:
         only = None
         if inp.path is not None:
             only = project_path(self.root, inp.path).relative_to(self.root).as_posix()
-        index = await self._index()
+        analysis = asyncio.ensure_future(self._analyze_edited_texts())  # the edited models' texts, while the worker parses
+        try:
+            index = await self._index()
+        except BaseException:
+            analysis.cancel()  # its thread finishes on its own; what it computed is kept for the next check
+            raise
+        await analysis
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
         columns = await self._model_columns(index, only)
@@ -144,6 +154,22 @@ class QualityTools:
         )
 
 
+    async def _analyze_edited_texts(self) -> None:
+        """checks.text_facts of the models whose files changed since the last check, by the last summary the server
+        holds: it runs in a thread while the worker parses those files again, and check_project then finds them kept.
+        Ahead of time only: any failure here is the check's own, later."""
+        held = self.ctx.engine.description
+        if held is None or not self._checked.sources:
+            return
+        index = ProjectIndex(held)
+
+        def analyze() -> None:
+            for sql, path in checks.changed_texts(self.root, index, self._read, self._checked):
+                checks.text_facts(sql, index.dialect, path.endswith(".sql"))
+
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(analyze)
+
     async def _model_columns(self, index: ProjectIndex, only: str | None = None, progress: ProgressReporter | None = None
                              ) -> dict[str, checks.ModelColumns]:
         """The column model's answer for the project's models (or the one at `only`)."""
@@ -153,12 +179,21 @@ class QualityTools:
                   and (only is None or n["path"] == only) and n["unique_id"] in graph.nodes]
         view = await service.view(graph, models, progress=progress)
         out: dict[str, checks.ModelColumns] = {}
+        kept = self._columns
         for uid in models:
             known, facts = view.columns.get(uid), view.facts.get(uid)
+            held = kept.get(uid)
+            if held is not None and held[0] is known and held[1] is facts and held[2] == view.dialect:
+                out[uid] = held[3]  # the same object as last call: project_check's memo compares it by identity first
+                continue
             sql = facts.compiled_sql if facts is not None else None
             out[uid] = checks.ModelColumns(known.names if known is not None and known.known else None,
                                            service.unlisted_star(sql, view.dialect) if sql else None,
                                            facts.compiled_lines if facts is not None else None)
+            kept[uid] = (known, facts, view.dialect, out[uid])
+        if only is None and len(kept) > len(models) + 100:  # renamed and deleted models
+            for uid in [u for u in kept if u not in out]:
+                del kept[uid]
         service.save()
         return out
 

@@ -64,6 +64,21 @@ def install() -> None:
 
     ManifestLoader.read_manifest_for_partial_parse = read_manifest_for_partial_parse
     ManifestLoader.write_manifest_for_partial_parse = write_manifest_for_partial_parse
+    load = ManifestLoader.load
+
+    def load_keeping_sources(self: Any) -> Any:
+        """dbt's load; the SourceFiles parse_io handed out are dropped unless dbt parsed partially (into the saved
+        manifest, deep-copying the files it parses again): a full parse keeps and fills the ones it was given."""
+        try:
+            manifest = load(self)
+        except BaseException:
+            parse_io.forget_sources()
+            raise
+        if self.saved_manifest is None or manifest is not self.saved_manifest:
+            parse_io.forget_sources()
+        return manifest
+
+    ManifestLoader.load = load_keeping_sources
     from dbt.contracts.graph.manifest import Manifest
 
     build_flat = Manifest.build_flat_graph

@@ -8,9 +8,13 @@ hashes every file. On a 1,000-model project that was 0.12 s of a 0.3 s re-parse 
 - `load_file_contents` returns the text it read last time for a file whose inode, size and mtime are unchanged and
   that was not modified in the two seconds before that read (tools/authoring/files.py StatReader: a later write in
   the same clock tick could keep the stamp, git's "racily clean" rule), and `FileHash.from_contents` the checksum of
-  that very text.
+  that very text;
+- `get_source_files` hands out the SourceFile it made last time for such a file (same stamp, same rule), not a new
+  one: dbt's partial parser only compares it with the saved manifest's file and takes deep copies of the ones it
+  parses again. A full parse keeps the objects it was given and fills them, so after one (or a failed parse)
+  `forget_sources()` drops them all (incremental.py's ManifestLoader.load).
 
-Both are active only inside `reading()`, the span of one in-place re-parse; the walk cache is dropped at its end.
+All are active only inside `reading()`, the span of one in-place re-parse; the walk cache is dropped at its end.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import errno
 import fnmatch
 import os
 import re
+import time
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
-from tools.authoring.files import StatReader
+from tools.authoring.files import RACY_NS, StatReader
 
 _active = False
 _walks: dict[str, list[tuple[str, list[str], list[str]]]] = {}
@@ -32,6 +37,10 @@ _walks: dict[str, list[tuple[str, list[str], list[str]]]] = {}
 
 _hashes: Any = None  # the MemoFileHash install() put in dbt's reader
 _read_now: set[str] = set()  # the paths load_file_contents was asked for in this reading()
+_stamps: dict[str, tuple[int, int, int]] = {}  # absolute path -> (inode, size, mtime_ns), as this reading()'s walk saw it
+# (project root, project, parse file type, searched path, relative path) -> (stamp, modification time, SourceFile)
+_sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], float, Any]] = {}
+_sources_now: set[tuple[str, str, Any, str, str]] = set()  # the keys get_source_files answered in this reading()
 
 
 @contextlib.contextmanager
@@ -39,11 +48,15 @@ def reading() -> Iterator[None]:
     global _active
     _active = True
     _read_now.clear()
+    _sources_now.clear()
     try:
         yield
     finally:
         _active = False
         _walks.clear()
+        _stamps.clear()
+        for key in [k for k in _sources if k not in _sources_now]:
+            del _sources[key]  # gone, renamed, ignored now, or not asked for by this parse
         if _read_now:  # what this parse did not read is gone (deleted, renamed, ignored): so are its text and checksum
             _texts.keep_only(_read_now)
             for path in [p for p in _stripped if p not in _read_now]:
@@ -62,6 +75,7 @@ def install() -> None:
     import dbt.parser.search as search
 
     search.find_matching = _wrap(search.find_matching, find_matching)
+    read_files.get_source_files = _wrap(read_files.get_source_files, get_source_files)
     read_files.load_file_contents = _wrap(read_files.load_file_contents, load_file_contents)
     _hashes = MemoFileHash(read_files.FileHash)
     read_files.FileHash = _hashes
@@ -97,11 +111,53 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
                 # os.path.relpath's answer: under a clean absolute folder the walk's paths are that folder + "/" + names
                 relative_path = absolute_path[prefix:] if clean else os.path.relpath(absolute_path, absolute_path_to_search)
                 relative_path_to_root = os.path.join(relative_path_to_search, relative_path)
-                modification_time = os.path.getmtime(absolute_path)
+                st = os.stat(absolute_path)  # os.path.getmtime's stat, kept for get_source_files
+                modification_time = st.st_mtime
+                _stamps[absolute_path] = (st.st_ino, st.st_size, st.st_mtime_ns)
                 if not ignore_spec or not ignore_spec.match_file(relative_path_to_root):
                     matching.append({"searched_path": relative_path_to_search, "absolute_path": absolute_path,
                                      "relative_path": relative_path, "modification_time": modification_time})
     return matching
+
+
+def get_source_files(project: Any, paths: list[str], extension: str, parse_file_type: Any, saved_files: Any, ignore_spec: Any) -> list[Any]:
+    """dbt.parser.read_files.get_source_files (filesystem_search, then a new SourceFile per file), giving the
+    SourceFile made last time for a file whose stamp is unchanged and was more than two seconds old when it was made."""
+    from dbt.contracts.files import FilePath, ParseFileType
+    from dbt.parser import read_files
+
+    root, name = project.project_root, project.project_name
+    out = []
+    for found in find_matching(root, paths, "[!.#~]*" + extension, ignore_spec):
+        searched, relative = found["searched_path"], found["relative_path"]
+        if parse_file_type == ParseFileType.SingularTest and PurePath(relative).parts[0] in ("generic", "fixtures"):
+            continue
+        key = (root, name, parse_file_type, searched, relative)
+        stamp = _stamps.get(found["absolute_path"])
+        held = _sources.get(key)
+        if held is not None and stamp is not None and held[0] == stamp and held[1] == found["modification_time"]:
+            source_file = held[2]
+        else:
+            path = FilePath(searched_path=searched, relative_path=relative, modification_time=found["modification_time"], project_root=root)
+            if parse_file_type == ParseFileType.Seed:
+                source_file = read_files.load_seed_source_file(path, name)
+            else:
+                source_file = read_files.load_source_file(path, parse_file_type, name, saved_files)
+            if source_file and stamp is not None and time.time_ns() - stamp[2] > RACY_NS:
+                _sources[key] = (stamp, found["modification_time"], source_file)
+            else:
+                _sources.pop(key, None)
+        _sources_now.add(key)
+        if source_file:
+            out.append(source_file)
+    return out
+
+
+def forget_sources() -> None:
+    """After a full parse inside reading(), which keeps and fills the SourceFiles it was given, or a failed one: none
+    is handed out again. (A parse outside reading() was given new ones by dbt's own reader.)"""
+    if _active:
+        _sources.clear()
 
 
 def _read_utf8(path: Path | str) -> str:

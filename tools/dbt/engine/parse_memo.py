@@ -2,7 +2,7 @@
 kept: on a 1,000-model project each of these was whole-project work after a one-line edit.
 
 - `RelationNames`: the relation name of every node, which dbt's uniqueness check builds after each parse;
-- `build_node_edges`: dbt's parent and child maps (built twice per re-parse), the same dicts with fewer lookups;
+- `build_node_edges`: dbt's parent and child maps (built three times per re-parse), the same dicts from what changed;
 - `relation_updates`: each parser's generate_database/schema/alias_name macro contexts (dbt builds the whole macro
   namespace three times per parser), kept while the manifest, the config and every macro object are the same, and
   not kept for a generate macro that reads `graph` or `invocation_id` (values its context fixes when made).
@@ -10,6 +10,7 @@ kept: on a 1,000-model project each of these was whole-project work after a one-
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 _replaced: dict[str, Any] = {}  # dbt's own functions that install() replaced, by name (tests compare them with ours)
@@ -30,19 +31,58 @@ def install() -> None:
     parser_base.RelationUpdate = relation_updates(parser_base.RelationUpdate)
 
 
-def build_node_edges(nodes: list[Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """dbt's build_node_edges (contracts/graph/manifest.py: the parent and child maps, built twice per re-parse over
-    every node), the same dicts with fewer lookups: children and parents of each unique_id, sorted."""
-    forward: dict[str, list[str]] = {node.unique_id: [] for node in nodes}
-    backward: dict[str, list[str]] = {}
-    for node in nodes:
-        uid, parents = node.unique_id, node.depends_on_nodes
-        backward[uid] = parents
+class NodeEdges:
+    """dbt's build_node_edges (contracts/graph/manifest.py: the parent and child maps, built three times per re-parse
+    over every node), the same dicts, from what changed since the last call: each node's parents are compared with
+    those it had then (a list compare), and only the changed nodes' entries are sorted again. The dicts and lists
+    returned are new on every call (dbt may change them)."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, list[str]] = {}  # uid -> its parents as last seen (a copy: dbt appends in place)
+        self.sorted_parents: dict[str, list[str]] = {}
+        self.children: dict[str, dict[str, int]] = {}  # uid -> child -> how often the child lists it
+        self.sorted_children: dict[str, list[str]] = {}  # uid -> its children sorted, while they did not change
+        self.lock = threading.Lock()
+
+    def __call__(self, nodes: list[Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        with self.lock:
+            return self._build(nodes)
+
+    def _build(self, nodes: list[Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        seen: dict[str, list[str]] = {}
+        for node in nodes:
+            seen[node.unique_id] = node.depends_on_nodes
+        for uid in [u for u in self.parents if u not in seen]:
+            self._set(uid, [])
+            del self.parents[uid], self.sorted_parents[uid]
+        for uid, parents in seen.items():
+            if self.parents.get(uid) != parents:
+                self._set(uid, parents)
+        children, no_children = self.sorted_children, []
+        for parent in [p for p in self.children if p not in children]:
+            children[parent] = sorted(c for c, n in self.children[parent].items() for _ in range(n))
+        forward = {uid: list(children.get(uid, no_children)) for uid in seen}
+        backward = {uid: list(self.sorted_parents[uid]) for uid in seen}
+        return forward, backward
+
+    def _set(self, uid: str, parents: list[str]) -> None:
+        for parent in self.parents.get(uid, ()):
+            counts = self.children[parent]
+            counts[uid] -= 1
+            if not counts[uid]:
+                del counts[uid]
+                if not counts:
+                    del self.children[parent]
+            self.sorted_children.pop(parent, None)
         for parent in parents:
-            children = forward.get(parent)
-            if children is not None:
-                children.append(uid)
-    return {k: sorted(v) for k, v in forward.items()}, {k: sorted(v) for k, v in backward.items()}
+            counts = self.children.setdefault(parent, {})
+            counts[uid] = counts.get(uid, 0) + 1
+            self.sorted_children.pop(parent, None)
+        self.parents[uid] = list(parents)
+        self.sorted_parents[uid] = sorted(parents)
+
+
+build_node_edges = NodeEdges()  # one per process, as dbt's function is: a new manifest shares most node lists' contents
 
 
 class RelationNames:
