@@ -178,6 +178,70 @@ def test_the_check_cache_keys_on_every_input() -> None:
     assert len({cache.key("m", c) for c in changed} | {key}) == len(changed) + 1
 
 
+def test_node_edges_are_dbts_after_any_change() -> None:
+    """parse_memo.NodeEdges (the parent and child maps from what changed) against dbt's build_node_edges, key order
+    included, over random graphs changed in every way a re-parse changes them."""
+    import random
+
+    from dbt.contracts.graph.manifest import build_node_edges as dbts
+
+    from tools.dbt.engine.parse_memo import NodeEdges
+
+    class Node:
+        def __init__(self, uid: str, parents: list[str]) -> None:
+            self.unique_id, self.depends_on_nodes = uid, parents
+
+    rng = random.Random(17)
+    for trial in range(200):
+        edges = NodeEdges()
+        uids = [f"n{i}" for i in range(rng.randint(0, 30))]
+        nodes = [Node(u, [rng.choice([*uids, "outside"]) for _ in range(rng.randint(0, 4))]) for u in uids]
+        for step in range(12):
+            ours, theirs = edges(nodes), dbts(nodes)
+            assert [list(m.items()) for m in ours] == [list(m.items()) for m in theirs], (trial, step)
+            change, names = rng.random(), [n.unique_id for n in nodes]
+            if change < 0.3 and nodes:  # process_refs appends in place
+                rng.choice(nodes).depends_on_nodes.append(rng.choice([*names, "outside"]))
+            elif change < 0.5 and nodes:  # re-parsed: a new object at the end, other parents
+                old = nodes.pop(rng.randrange(len(nodes)))
+                nodes.append(Node(old.unique_id, [rng.choice(names) for _ in range(rng.randint(0, 3))]))
+            elif change < 0.65 and nodes:  # deleted
+                nodes.pop(rng.randrange(len(nodes)))
+            elif change < 0.8:  # added
+                nodes.insert(rng.randrange(len(nodes) + 1), Node(f"new{trial}.{step}", [rng.choice([*names, "outside"])]))
+            elif nodes:
+                rng.choice(nodes).depends_on_nodes.clear()
+
+
+def test_a_kept_topological_order_is_the_one_made_again() -> None:
+    """column_model.topological with a kept order (infer's `recent`) answers what sorting again answers."""
+    import random
+
+    from tools.lineage.column_model import NodeFacts, _topological, topological
+
+    rng = random.Random(5)
+    for trial in range(200):
+        held: dict = {}
+        uids = [f"m{i}" for i in range(rng.randint(0, 25))]
+        nodes = {u: NodeFacts(u, "model", parents=[rng.choice([*uids, "x"]) for _ in range(rng.randint(0, 3))]) for u in uids}
+        for step in range(10):
+            assert topological(nodes, held) == _topological(nodes), (trial, step)
+            change, names = rng.random(), list(nodes)
+            if change < 0.3 and names:  # an edit: new facts, the same parents
+                u = rng.choice(names)
+                nodes[u] = NodeFacts(u, "model", parents=list(nodes[u].parents))
+            elif change < 0.5 and names:  # other parents
+                u = rng.choice(names)
+                nodes[u] = NodeFacts(u, "model", parents=[rng.choice(names)])
+            elif change < 0.6 and names:
+                del nodes[rng.choice(names)]
+            elif change < 0.75:
+                nodes[f"n{trial}.{step}"] = NodeFacts(f"n{trial}.{step}", "model", parents=names[:1])
+            elif names:  # moved to the end (re-parsed)
+                u = rng.choice(names)
+                nodes[u] = nodes.pop(u)
+
+
 def test_the_worker_line_reader() -> None:
     from tools.dbt.engine.line_reader import LineReader
 

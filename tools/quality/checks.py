@@ -136,6 +136,7 @@ class CheckCache:
     results: dict[str, list[Violation]] = field(default_factory=dict)
     inputs: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
     sources: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)  # uid -> (the objects, their digest)
+    tests: tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]] | None = None  # (test entries, tests_by_node of them)
 
     def key(self, uid: str, inputs: tuple[Any, ...]) -> str:
         held = self.inputs.get(uid)
@@ -144,6 +145,19 @@ class CheckCache:
         key = hashlib.sha256(fastjson.digest_text(list(inputs))).hexdigest()
         self.inputs[uid] = (inputs, key)
         return key
+
+    def tests_by_node(self, tests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """The tests attached to each node (by unique_id): the last answer while the test entries are the same objects."""
+        held = self.tests
+        if held is not None and len(held[0]) == len(tests) and all(a is b for a, b in zip(held[0], tests, strict=True)):
+            return held[1]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for test in tests:
+            for parent in test.get("depends_on", []):
+                if parent == test.get("attached_node") or test.get("attached_node") is None:
+                    out.setdefault(parent, []).append(test)
+        self.tests = (tests, out)
+        return out
 
     def key_of(self, uid: str, sources: tuple[Any, ...], inputs: Callable[[], tuple[Any, ...]]) -> str:
         """key(uid, inputs()), where `inputs()` is computed from `sources` alone: not called while they are equal."""
@@ -192,20 +206,20 @@ def text_facts(sql: str, dialect: str, is_sql: bool = True) -> TextFacts:
 TEXT_FACTS_KEPT = 64
 
 
-def changed_texts(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache, limit: int = 16) -> list[tuple[str, str]]:
-    """(text, path) of the project's models whose text is not the one `cache` last checked, at most `limit`: what
-    a check after an edit will analyze (the caller computes text_facts of them ahead)."""
-    folder, out = os.fspath(root), []
+def read_models(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache,
+                limit: int = 16) -> tuple[dict[str, str | None], list[tuple[str, str]]]:
+    """Every model file's text, by the path check_project reads it from; and (text, path) of the models whose text
+    is not the one `cache` last checked, at most `limit`: what a check after an edit will analyze."""
+    folder, texts, edited = os.fspath(root), {}, []
     for model in index.raw.get("nodes", []):
         if model["resource_type"] != "model" or model["package"] != index.project_name:
             continue
+        where = f"{folder}{os.sep}{model['path']}"
+        sql = texts[where] = read(where)
         held = cache.sources.get(model["unique_id"])
-        sql = read(f"{folder}{os.sep}{model['path']}")
-        if sql is not None and (held is None or held[0][0] is not sql):
-            out.append((sql, model["path"]))
-            if len(out) >= limit:
-                break
-    return out
+        if sql is not None and len(edited) < limit and (held is None or held[0][0] is not sql):
+            edited.append((sql, model["path"]))
+    return texts, edited
 
 
 def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], only_path: str | None = None,
@@ -217,11 +231,7 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
     out: list[Violation] = []
     nodes = index.raw.get("nodes", [])
     by_id = {n["unique_id"]: n for n in nodes}
-    tests_by_node: dict[str, list[dict[str, Any]]] = {}
-    for test in (n for n in nodes if n["resource_type"] == "test"):
-        for parent in test.get("depends_on", []):
-            if parent == test.get("attached_node") or test.get("attached_node") is None:
-                tests_by_node.setdefault(parent, []).append(test)
+    tests_by_node = (cache or CheckCache()).tests_by_node([n for n in nodes if n["resource_type"] == "test"])
     models = [n for n in nodes if n["resource_type"] == "model" and n["package"] == index.project_name]
     if only_path is not None:
         models = [n for n in models if n["path"] == only_path]

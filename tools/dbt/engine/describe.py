@@ -6,7 +6,6 @@ the config keys tools reason about, declared columns, dependencies and test atta
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 # dbt's own macros and the adapters': hundreds of them, never what an agent's project defines or installs
@@ -57,21 +56,7 @@ def _graph_entry(node: Any) -> dict[str, Any]:
 
 
 GRAPH_SECTIONS = ("nodes", "sources", "exposures", "metrics", "semantic_models", "unit_tests")
-
-
-def lineage_manifest(manifest: Any) -> dict[str, Any]:
-    """What LineageGraph reads of manifest.json, from the manifest in memory: the server builds its graph from this
-    rather than waiting for manifest.json (written off the request path after an in-place re-parse). Parent and
-    child maps as dbt's build_parent_and_child_maps makes them (sorted lists, every edge member a key)."""
-    out: dict[str, Any] = {"metadata": {"generated_at": str(getattr(manifest.metadata, "generated_at", "") or "")}}
-    for section in GRAPH_SECTIONS:
-        out[section] = {uid: memoized("graph", uid, n, _graph_entry) for uid, n in getattr(manifest, section).items()}
-    members = chain(*(getattr(manifest, s).values() for s in ("nodes", "sources", "exposures", "functions", "metrics", "semantic_models",
-                                                           "saved_queries", "unit_tests") if hasattr(manifest, s)))
-    parents = {m.unique_id: memoized("parents", m.unique_id, m, _sorted_parents) for m in members}
-    out["parent_map"] = parents
-    out["child_map"] = _children_of(parents)
-    return out
+EDGE_SECTIONS = ("nodes", "sources", "exposures", "functions", "metrics", "semantic_models", "saved_queries", "unit_tests")  # dbt's edge members
 
 
 def _sorted_parents(node: Any) -> list[str]:
@@ -97,25 +82,32 @@ def _children_of(parents: dict[str, list[str]]) -> dict[str, list[str]]:
     return children
 
 
-_memo: dict[tuple[str, str], tuple[Any, Any, dict[str, Any]]] = {}  # (kind, unique_id) -> (object, created_at, entry)
+Entries = tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]  # (node item, graph entry, sorted parents)
+_memo: dict[str, tuple[Any, Any, Entries]] = {}  # unique_id -> (object, created_at, its entries)
 
 
-def memoized(kind: str, uid: str, obj: Any, build: Any) -> dict[str, Any]:
-    """`build(obj)`, again only for an object dbt parsed anew (a new object or created_at: incremental.py's test). After
-    a one-line edit of a 1,000-model project, building every entry again was a second of each call."""
-    held = _memo.get((kind, uid))
+def entries(section: str, uid: str, obj: Any) -> Entries:
+    """What the summary holds of one dbt object: its node item (nodes only), its graph entry (GRAPH_SECTIONS) and
+    its sorted parents, made again only for an object dbt parsed anew (a new object or created_at: incremental.py's
+    test). After a one-line edit of a 1,000-model project, building every entry again was a second of each call."""
+    held = _memo.get(uid)
     created = getattr(obj, "created_at", None)
     if held is not None and held[0] is obj and held[1] == created:
         return held[2]
-    entry = build(obj)
-    _memo[(kind, uid)] = (obj, created, entry)
-    return entry
+    value = (_node_item(obj) if section == "nodes" else None, _graph_entry(obj) if section in GRAPH_SECTIONS else None,
+             _sorted_parents(obj))
+    _memo[uid] = (obj, created, value)
+    return value
 
 
-def forget_removed(manifest: Any) -> None:
-    live = {uid for section in ("nodes", *GRAPH_SECTIONS) for uid in getattr(manifest, section, {})}
-    for key in [k for k in _memo if k[1] not in live]:
-        del _memo[key]
+def forget_removed(live: int, manifest: Any) -> None:
+    """Drop the entries of objects no longer in the manifest, once they are a tenth of what is kept (a walk of every
+    key: not on each call)."""
+    if len(_memo) <= live + live // 10 + 100:
+        return
+    kept = {uid for section in EDGE_SECTIONS for uid in getattr(manifest, section, None) or {}}
+    for uid in [u for u in _memo if u not in kept]:
+        del _memo[uid]
 
 
 def _node_item(node: Any) -> dict[str, Any]:
@@ -148,9 +140,30 @@ def _node_item(node: Any) -> dict[str, Any]:
 
 
 def describe(manifest: Any) -> dict[str, Any]:
+    """The summary; its `lineage` is what LineageGraph reads of manifest.json, from the manifest in memory (the server
+    builds its graph from this rather than waiting for manifest.json, written off the request path after an in-place
+    re-parse), with parent and child maps as dbt's build_parent_and_child_maps makes them (sorted lists, every edge
+    member a key). One pass over dbt's objects makes it all."""
     project_name = getattr(manifest.metadata, "project_name", None)
-    forget_removed(manifest)
-    nodes = [memoized("node", uid, node, _node_item) for uid, node in manifest.nodes.items()]
+    nodes: list[dict[str, Any]] = []
+    lineage: dict[str, Any] = {"metadata": {"generated_at": str(getattr(manifest.metadata, "generated_at", "") or "")}}
+    parents: dict[str, list[str]] = {}
+    live = 0
+    for section in EDGE_SECTIONS:
+        table = getattr(manifest, section, None)
+        if table is None:
+            continue
+        live += len(table)
+        graph: dict[str, Any] | None = lineage.setdefault(section, {}) if section in GRAPH_SECTIONS else None
+        for uid, obj in table.items():
+            item, entry, parents[uid] = entries(section, uid, obj)
+            if item is not None:
+                nodes.append(item)
+            if graph is not None:
+                graph[uid] = entry
+    forget_removed(live, manifest)
+    lineage["parent_map"] = parents
+    lineage["child_map"] = _children_of(parents)
     sources = [
         {"unique_id": uid, "name": s.name, "source_name": s.source_name, "package": s.package_name, "path": s.original_file_path,
          "columns": _columns(s), "loaded_at_field": s.loaded_at_field, "description": (s.description or "").strip(),
@@ -169,7 +182,12 @@ def describe(manifest: Any) -> dict[str, Any]:
     ]
     adapter_type = getattr(manifest.metadata, "adapter_type", None)
     return {"project_name": project_name, "adapter_type": adapter_type, "nodes": nodes, "sources": sources, "macros": macros, "exposures": exposures,
-            "lineage": lineage_manifest(manifest)}
+            "lineage": lineage}
+
+
+def lineage_manifest(manifest: Any) -> dict[str, Any]:
+    """What LineageGraph reads of manifest.json (describe's `lineage`)."""
+    return describe(manifest)["lineage"]
 
 
 # -- sending only what changed: after a one-line edit the summary of a 1,000-model project is megabytes, of which one
