@@ -25,8 +25,9 @@ def target_args(target: str | None, vars_json: str | None) -> list[str]:
     return [*(["--target", target] if target else []), *(["--vars", vars_json] if vars_json else [])]
 
 
-def project_fingerprint(project_dir: Path, profiles_dir: Path) -> tuple:
-    """Cheap change detector: (path, mtime, size) of every file dbt could read. Milliseconds on real projects."""
+def project_fingerprint(project_dir: Path, profiles_dir: Path, stats: dict[str, os.stat_result] | None = None) -> tuple:
+    """Cheap change detector: (path, mtime, size) of every file dbt could read. Milliseconds on real projects.
+    `stats`, if given, receives each file's stat by its path (a parse that follows takes them: parse_io.py)."""
     entries: list[tuple[str, int, int]] = []
     stack = [project_dir]
     while stack:
@@ -40,6 +41,8 @@ def project_fingerprint(project_dir: Path, profiles_dir: Path) -> tuple:
                     elif os.path.splitext(entry.name)[1] in WATCHED_SUFFIXES:
                         st = entry.stat()
                         entries.append((entry.path, st.st_mtime_ns, st.st_size))
+                        if stats is not None:
+                            stats[entry.path] = st
         except OSError:
             continue
     profiles = profiles_dir / "profiles.yml"

@@ -38,9 +38,21 @@ _walks: dict[str, list[tuple[str, list[str], list[str]]]] = {}
 _hashes: Any = None  # the MemoFileHash install() put in dbt's reader
 _read_now: set[str] = set()  # the paths load_file_contents was asked for in this reading()
 _stamps: dict[str, tuple[int, int, int]] = {}  # absolute path -> (inode, size, mtime_ns), as this reading()'s walk saw it
+_taken: dict[str, os.stat_result] = {}  # stats the worker took just before this reading() (its project fingerprint)
 # (project root, project, parse file type, searched path, relative path) -> (stamp, modification time, SourceFile)
 _sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], float, Any]] = {}
 _sources_now: set[tuple[str, str, Any, str, str]] = set()  # the keys get_source_files answered in this reading()
+
+
+@contextlib.contextmanager
+def stats_taken(stats: dict[str, os.stat_result]) -> Iterator[None]:
+    """While active, find_matching takes a file's stat from `stats` (the worker's fingerprint of the project, taken
+    at the start of the request) instead of asking again: as if dbt had read the project a moment earlier."""
+    _taken.update(stats)
+    try:
+        yield
+    finally:
+        _taken.clear()
 
 
 @contextlib.contextmanager
@@ -111,7 +123,7 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
                 # os.path.relpath's answer: under a clean absolute folder the walk's paths are that folder + "/" + names
                 relative_path = absolute_path[prefix:] if clean else os.path.relpath(absolute_path, absolute_path_to_search)
                 relative_path_to_root = os.path.join(relative_path_to_search, relative_path)
-                st = os.stat(absolute_path)  # os.path.getmtime's stat, kept for get_source_files
+                st = _taken.get(absolute_path) or os.stat(absolute_path)  # os.path.getmtime's stat, kept for get_source_files
                 modification_time = st.st_mtime
                 _stamps[absolute_path] = (st.st_ino, st.st_size, st.st_mtime_ns)
                 if not ignore_spec or not ignore_spec.match_file(relative_path_to_root):

@@ -34,7 +34,7 @@ from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inli
 from tools.dbt.engine.compile_op import CompileOp  # noqa: E402
 from tools.dbt.engine.line_reader import LineReader  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
-from tools.dbt.engine import run_facts  # noqa: E402
+from tools.dbt.engine import parse_io, run_facts  # noqa: E402
 from tools.dbt.engine.incremental import (ArtifactWriter, changed_paths, clear_leftovers, configs_unchanged, edges_digest,  # noqa: E402
                                           handing_over, install, parse_in_place, write_artifacts)
 
@@ -215,14 +215,16 @@ class Worker(PreviewOp, CompileOp):
         """Parse when the project changed; returns an error dict or None. After an edit, the parse starts from the
         manifest in memory and leaves dbt's artifacts to a forked writer (incremental.py): a one-line edit of a
         1,000-model project took 8.8 s through the msgpack and manifest.json round trip."""
-        key = (project_fingerprint(self.project_dir, self.profiles_dir), target, vars_json)
+        stats: dict[str, os.stat_result] = {}
+        key = (project_fingerprint(self.project_dir, self.profiles_dir, stats), target, vars_json)
         if self.manifest is not None and key == self.manifest_key:
             return None
         in_place = self.manifest is not None and self.manifest_key is not None and self.manifest_key[1:] == key[1:]
         args = ["parse", *self.base_flags(), *target_args(target, vars_json)]
         started = time.perf_counter()
         try:
-            parsed, failure, direct = self._parse(args, key, target, vars_json, in_place)
+            with parse_io.stats_taken(stats):
+                parsed, failure, direct = self._parse(args, key, target, vars_json, in_place)
         except BaseException:  # out of dbt's own error paths (an interrupt, a bug): the manifest may be half changed
             self.manifest, self.manifest_key = None, None
             self.writer.drop_due()
