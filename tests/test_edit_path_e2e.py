@@ -146,6 +146,43 @@ def test_parse_io_finds_and_reads_what_dbt_would(built_shop: Path) -> None:
         assert read_files.FileHash.from_contents(first).checksum == read_files.FileHash.file_hash.from_contents(first).checksum
 
 
+def test_a_kept_listing_is_the_walk_dbt_makes(built_shop: Path, tmp_path: Path) -> None:
+    """parse_io.matching gives the last listing of a search again while its folders are unchanged: after files are
+    added, removed, renamed and new folders made, it must still be dbt's find_matching."""
+    from dbt_common.clients.system import find_matching
+
+    from tools.dbt.engine import parse_io
+
+    project = tmp_path / "listed"
+    shutil.copytree(built_shop, project)
+    root = str(project)
+
+    def age() -> None:  # older than the two seconds under which a folder's listing is not kept
+        past = time.time_ns() - 10**10
+        for folder in [project, *[p for p in project.rglob("*") if p.is_dir()]]:
+            os.utime(folder, ns=(past, past))
+
+    changes = [
+        lambda: None,
+        lambda: (project / "models/marts/added.sql").write_text("select 1 as a\n"),
+        lambda: (project / "models/marts/added.sql").unlink(),
+        lambda: (project / "models/staging/stg_orders.sql").rename(project / "models/staging/stg_orders_v2.sql"),
+        lambda: (project / "models/deeper/still").mkdir(parents=True),
+        lambda: (project / "models/deeper/still/new.sql").write_text("select 2 as b\n"),
+        lambda: (project / "analyses").mkdir(exist_ok=True),
+    ]
+    searches = [(["models"], "[!.#~]*.sql"), (["models", "macros"], "[!.#~]*.yml"), (["analyses"], "[!.#~]*.sql")]
+    for n, change in enumerate(changes):
+        change()
+        for attempt in ("just changed", "aged", "kept"):
+            if attempt == "aged":
+                age()
+            with parse_io.reading():
+                for dirs, pattern in searches:
+                    assert parse_io.matching(root, dirs, pattern) == find_matching(root, dirs, pattern), (n, attempt, dirs, pattern)
+        assert parse_io._listings, "no listing was kept"
+
+
 def test_a_stat_reader_sees_every_change(tmp_path: Path) -> None:
     from tools.authoring.files import StatReader
 

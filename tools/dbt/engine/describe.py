@@ -101,9 +101,9 @@ def entries(section: str, uid: str, obj: Any) -> Entries:
 
 
 def forget_removed(live: int, manifest: Any) -> None:
-    """Drop the entries of objects no longer in the manifest, once they are a tenth of what is kept (a walk of every
-    key: not on each call)."""
-    if len(_memo) <= live + live // 10 + 100:
+    """Drop the entries of objects no longer in the manifest: after a pass that made or kept an entry for each of the
+    `live` objects, more entries than that means some are (a walk of every key only then: not after a plain edit)."""
+    if len(_memo) <= live:
         return
     kept = {uid for section in EDGE_SECTIONS for uid in getattr(manifest, section, None) or {}}
     for uid in [u for u in _memo if u not in kept]:

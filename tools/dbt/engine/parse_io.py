@@ -4,7 +4,8 @@ dbt reads the whole project on every parse, partial or not: `find_matching` walk
 type and extension (models/ five times: .sql, .py, .yml, .yaml, .csv for fixtures...), and `load_source_file` reads and
 hashes every file. On a 1,000-model project that was 0.12 s of a 0.3 s re-parse after a one-line edit. Here:
 
-- `find_matching` (dbt_common's, re-implemented with the same result, order included) walks each folder once per parse;
+- `find_matching` (dbt_common's, re-implemented with the same result, order included) walks each folder once per parse,
+  and `matching` gives the last listing of a search again while none of its folders' mtimes changed;
 - `load_file_contents` returns the text it read last time for a file whose inode, size and mtime are unchanged and
   that was not modified in the two seconds before that read (tools/authoring/files.py StatReader: a later write in
   the same clock tick could keep the stamp, git's "racily clean" rule), and `FileHash.from_contents` the checksum of
@@ -42,6 +43,11 @@ _taken: dict[str, os.stat_result] = {}  # stats the worker took just before this
 # (project root, project, parse file type, searched path, relative path) -> (stamp, modification time, SourceFile)
 _sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], float, Any]] = {}
 _sources_now: set[tuple[str, str, Any, str, str]] = set()  # the keys get_source_files answered in this reading()
+# (root, searched paths, pattern) -> (ignore spec, every folder walked with its mtime_ns (-1: missing), the matches'
+# (searched path, relative path, absolute path)): a listing stands while no folder of it changed
+_listings: dict[tuple[str, tuple[str, ...], str], tuple[Any, list[tuple[str, int]], list[tuple[str, str, str]]]] = {}
+_listings_now: set[tuple[str, tuple[str, ...], str]] = set()
+_folder_stamps: dict[str, int] = {}  # folder -> mtime_ns (-1: missing), as this reading() first saw it
 
 
 @contextlib.contextmanager
@@ -61,14 +67,18 @@ def reading() -> Iterator[None]:
     _active = True
     _read_now.clear()
     _sources_now.clear()
+    _listings_now.clear()
     try:
         yield
     finally:
         _active = False
         _walks.clear()
         _stamps.clear()
+        _folder_stamps.clear()
         for key in [k for k in _sources if k not in _sources_now]:
             del _sources[key]  # gone, renamed, ignored now, or not asked for by this parse
+        for listing in [k for k in _listings if k not in _listings_now]:
+            del _listings[listing]
         if _read_now:  # what this parse did not read is gone (deleted, renamed, ignored): so are its text and checksum
             _texts.keep_only(_read_now)
             for path in [p for p in _stripped if p not in _read_now]:
@@ -132,6 +142,45 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
     return matching
 
 
+def _folder_stamp(path: str) -> int:
+    if path not in _folder_stamps:
+        try:
+            _folder_stamps[path] = os.stat(path).st_mtime_ns
+        except OSError:
+            _folder_stamps[path] = -1
+    return _folder_stamps[path]
+
+
+def matching(root_path: str, relative_paths_to_search: list[str], file_pattern: str, ignore_spec: Any = None) -> list[dict[str, Any]]:
+    """find_matching's answer, from the last listing of the same search while none of its folders changed (a file
+    added, removed or renamed changes its folder's mtime): no walk, and each file's stat from the project fingerprint.
+    A listing is kept only if all its folders were more than two seconds old when it was made (a change in the same
+    clock tick could keep a folder's mtime)."""
+    key = (root_path, tuple(relative_paths_to_search), file_pattern)
+    _listings_now.add(key)
+    held = _listings.get(key)
+    if held is not None and held[0] == ignore_spec and all(_folder_stamp(folder) == stamp for folder, stamp in held[1]):
+        out = []
+        for searched, relative, absolute in held[2]:
+            st = _taken.get(absolute) or os.stat(absolute)
+            _stamps[absolute] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            out.append({"searched_path": searched, "absolute_path": absolute, "relative_path": relative, "modification_time": st.st_mtime})
+        return out
+    found = find_matching(root_path, relative_paths_to_search, file_pattern, ignore_spec)
+    root = os.path.normpath(root_path)
+    folders: dict[str, None] = {}
+    for relative_path_to_search in relative_paths_to_search:
+        top = os.path.join(root, relative_path_to_search)
+        folders[top] = None
+        folders.update((current, None) for current, _dirs, _files in _walk(top))
+    stamps = [(folder, _folder_stamp(folder)) for folder in folders]
+    if all(stamp == -1 or time.time_ns() - stamp > RACY_NS for _, stamp in stamps):
+        _listings[key] = (ignore_spec, stamps, [(m["searched_path"], m["relative_path"], m["absolute_path"]) for m in found])
+    else:
+        _listings.pop(key, None)
+    return found
+
+
 def get_source_files(project: Any, paths: list[str], extension: str, parse_file_type: Any, saved_files: Any, ignore_spec: Any) -> list[Any]:
     """dbt.parser.read_files.get_source_files (filesystem_search, then a new SourceFile per file), giving the
     SourceFile made last time for a file whose stamp is unchanged and was more than two seconds old when it was made."""
@@ -140,7 +189,7 @@ def get_source_files(project: Any, paths: list[str], extension: str, parse_file_
 
     root, name = project.project_root, project.project_name
     out = []
-    for found in find_matching(root, paths, "[!.#~]*" + extension, ignore_spec):
+    for found in matching(root, paths, "[!.#~]*" + extension, ignore_spec):
         searched, relative = found["searched_path"], found["relative_path"]
         if parse_file_type == ParseFileType.SingularTest and PurePath(relative).parts[0] in ("generic", "fixtures"):
             continue

@@ -278,7 +278,12 @@ class Worker(PreviewOp, CompileOp):
 
     def settle_graph(self) -> None:
         if self.graph_due:
-            self.note_graph(True)
+            try:
+                self.note_graph(True)
+            except Exception:  # after the reply, outside handle(): the worker must live on; the graph is linked anew
+                traceback.print_exc(file=sys.stderr)
+                self.graph_due, self.graph_edges = False, None
+                self.graph_generation += 1
 
     def settled_graph_generation(self) -> int:
         self.settle_graph()
