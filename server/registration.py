@@ -25,9 +25,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from server.budget import budget_chars, cut_text
 from server.errors import ToolFailure
+from server.heap import SettleSoon
 from server.schemas import compact_annotations, compact_input, compact_output
 
 log = logging.getLogger("dbt_ae_mcp.tools")
+HEAP = SettleSoon()  # the process's heap, settled after tool calls (server/heap.py)
 
 InputT = TypeVar("InputT", bound=BaseModel)
 
@@ -286,6 +288,12 @@ def add_tool(
     """Register `handler` as tool `name`, with the input model's fields as the tool's flat arguments."""
 
     async def tool_fn(ctx: Context, **kwargs: Any) -> CallToolResult:
+        try:
+            return await call(ctx, **kwargs)
+        finally:
+            HEAP.after_call()
+
+    async def call(ctx: Context, **kwargs: Any) -> CallToolResult:
         try:
             args = input_model.model_validate(kwargs)
         except ValidationError as exc:

@@ -56,3 +56,22 @@ def test_a_full_collection_comes_every_so_many_requests(keeper: HeapKeeper, monk
     keeper.settle("m")
     del alive
     assert [keeper.settle("m") for _ in range(3)] == [False, True, False] and ref() is None
+
+
+async def test_the_server_settles_once_after_a_burst_of_calls() -> None:
+    """SettleSoon (after each tool call in server/registration.py): one settle for calls close together, after the delay."""
+    import asyncio
+
+    soon = heap.SettleSoon(delay=0.05)
+    try:
+        for _ in range(3):
+            soon.after_call()
+        assert soon.pending is not None and soon.keeper.since_full == 0
+        await asyncio.sleep(0.15)
+        assert soon.pending is None and soon.keeper.since_full == 1  # settled once, not three times
+        assert gc.get_freeze_count() > 0
+        soon.after_call()
+        await asyncio.sleep(0.15)
+        assert soon.keeper.since_full == 2
+    finally:
+        gc.unfreeze()

@@ -206,21 +206,20 @@ def text_facts(sql: str, dialect: str, is_sql: bool = True) -> TextFacts:
 TEXT_FACTS_KEPT = 64
 
 
-def edited_models(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache,
-                  limit: int = 16) -> list[tuple[str, str]]:
-    """(text, path) of the project's models whose text is not the one `cache` last checked, at most `limit`: what a
-    check after an edit will analyze."""
-    folder, edited = os.fspath(root), []
+def read_models(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache,
+                limit: int = 16) -> tuple[dict[str, str | None], list[tuple[str, str]]]:
+    """Every model file's text, by the path check_project reads it from; and (text, path) of the models whose text
+    is not the one `cache` last checked, at most `limit`: what a check after an edit will analyze."""
+    folder, texts, edited = os.fspath(root), {}, []
     for model in index.raw.get("nodes", []):
         if model["resource_type"] != "model" or model["package"] != index.project_name:
             continue
-        sql = read(f"{folder}{os.sep}{model['path']}")
+        where = f"{folder}{os.sep}{model['path']}"
+        sql = texts[where] = read(where)
         held = cache.sources.get(model["unique_id"])
-        if sql is not None and (held is None or held[0][0] is not sql):
+        if sql is not None and len(edited) < limit and (held is None or held[0][0] is not sql):
             edited.append((sql, model["path"]))
-            if len(edited) >= limit:
-                break
-    return edited
+    return texts, edited
 
 
 def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], only_path: str | None = None,

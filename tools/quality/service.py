@@ -129,17 +129,28 @@ class QualityTools:
         only = None
         if inp.path is not None:
             only = project_path(self.root, inp.path).relative_to(self.root).as_posix()
-        ahead = asyncio.ensure_future(self._analyze_edited() if only is None else asyncio.sleep(0))  # while the worker parses
+        # the model files read (and the edited ones analyzed) while the worker parses them again
+        engine, idle = self.ctx.engine, self.ctx.engine.idle
+        calls = engine.calls_run
+        ahead = asyncio.ensure_future(self._read_ahead() if only is None else asyncio.sleep(0, {}))
         try:
             index = await self._index()
         except BaseException:
-            ahead.cancel()  # its thread finishes on its own; what it computed is kept for the next check
+            ahead.cancel()  # its thread finishes on its own; what it analyzed is kept for the next check
             raise
-        await ahead
+        texts = await ahead
+        if not (idle and engine.calls_run == calls + 1):
+            texts = {}  # the parse did not follow at once (it queued behind another call): read the files as they are now
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")
         columns = await self._model_columns(index, only)
-        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, self._read, only, columns, self._checked))
+        def read(path: Path | str) -> str | None:
+            """The texts read ahead: what the files held while the worker parsed them (read at the same moment, give or
+            take milliseconds), where reading them after the parse gave the check's whole run for an edit to slip in."""
+            held = texts.get(path) if isinstance(path, str) else None
+            return held if held is not None else self._read(path)
+
+        found = await anyio.to_thread.run_sync(lambda: checks.check_project(self.root, index, read, only, columns, self._checked))
         if inp.rules:
             found = [v for v in found if v.rule in inp.rules]
         offset = int(inp.cursor) if inp.cursor and inp.cursor.isdigit() else 0
@@ -153,24 +164,25 @@ class QualityTools:
         )
 
 
-    async def _analyze_edited(self) -> None:
-        """checks.text_facts of the models whose files changed since the last check (checks.edited_models, by the last
-        summary the server holds), in a thread while the worker parses them again: check_project then finds them
-        kept. Ahead of time only: any failure here is the check's own, later. (The check reads the files itself after
-        the parse: a file edited meanwhile is read as the parse read it.)"""
+    async def _read_ahead(self) -> dict[str, str | None]:
+        """The model files' texts (checks.read_models, by the last summary the server holds), read in a thread while
+        the worker parses them again, with checks.text_facts of the edited ones (check_project then finds them kept).
+        Ahead of time only: any failure here is the check's own, later."""
         held = self.ctx.engine.description
         if held is None or not self._checked.sources:
-            return
+            return {}
 
-        def analyze() -> None:
+        def read() -> dict[str, str | None]:
             index = ProjectIndex(held)
-            for sql, path in checks.edited_models(self.root, index, self._read, self._checked):
+            texts, edited = checks.read_models(self.root, index, self._read, self._checked)
+            for sql, path in edited:
                 checks.text_facts(sql, index.dialect, path.endswith(".sql"))
+            return texts
 
         try:
-            await anyio.to_thread.run_sync(analyze)
+            return await anyio.to_thread.run_sync(read)
         except Exception:
-            return
+            return {}
 
     async def _model_columns(self, index: ProjectIndex, only: str | None = None, progress: ProgressReporter | None = None
                              ) -> dict[str, checks.ModelColumns]:

@@ -54,6 +54,7 @@ class DbtEngine(WorkerProcess):
             raise ToolFailure("timeout", f"Timed out after {timeout:.0f}s waiting for an earlier dbt call.", "Call again later, or raise timeout_seconds.") from None
         finally:
             self._waiting -= 1
+        self.calls_run += 1
         try:
             return await self._invoke_locked(args, target, vars_json, deadline, timeout, progress, reuse_manifest, options)
         finally:
@@ -79,6 +80,11 @@ class DbtEngine(WorkerProcess):
         """The held summary when it describes the manifest the worker holds now, else None."""
         held = self.description
         return held if held is not None and self.generation is not None and held.get("generation") == self.generation else None
+
+    @property
+    def idle(self) -> bool:
+        """No call holds or waits for the worker."""
+        return not self._lock.locked() and not self._waiting
 
     async def _invoke_locked(
         self,

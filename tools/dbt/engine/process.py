@@ -64,6 +64,7 @@ class WorkerProcess:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._waiting = 0
+        self.calls_run = 0  # calls that got the worker so far (a caller can tell whether another ran between two points)
         self.generation: str | None = None  # the worker's manifest at its last reply (worker.py Worker.generation)
         self.description: dict[str, Any] | None = None  # the last `describe` payload (DbtEngine.describe)
         self.cancel_first = False  # the worker's adapter runs queries outside it: stop it with SIGTERM (stop_process)
