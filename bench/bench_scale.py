@@ -368,6 +368,7 @@ def main() -> None:
     WORK.mkdir(exist_ok=True)
     started = time.time()
     load_before = [round(x, 2) for x in os.getloadavg()]
+    speed_before = cpu_speed()
     if a.project is None:
         project = WORK / "scale" / "project"
         log(f"generating {a.models} models into {project}...")
@@ -384,14 +385,27 @@ def main() -> None:
     result["cli"] = cli_part(project, h["mart_model"], a.cli_calls, build=not a.no_cli_build) if "cli" in only else {}
     result["mcp"] = asyncio.run(mcp_part(project, h, a.calls, only))
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["cpu_speed_s"] = {"before": speed_before, "after": cpu_speed()}
     result["total_s"] = round(time.time() - started, 1)
     name = f"scale_results-only-{'-'.join(result['only'])}.json" if partial else "scale_results.json"
     (WORK / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     print()
     print(f"{h['models']} models {h['layers']}, SQL lines {h['sql_lines']}; server initialize {result['mcp']['initialize_s']:.2f} s; "
-          f"load average (1/5/15 min) before {load_before}, after {result['load_after']}; whole bench {result['total_s']:.0f} s.\n")
+          f"load average (1/5/15 min) before {load_before}, after {result['load_after']}; CPU speed (a fixed Python loop, s) "
+          f"before {speed_before}, after {result['cpu_speed_s']['after']}; whole bench {result['total_s']:.0f} s.\n")
     print(table(result))
+
+
+def cpu_speed() -> float:
+    """Seconds for a fixed pure-Python loop (best of three): how fast this machine runs Python right now. On a shared
+    host it swung by a third within minutes; figures from runs with different speeds differ by as much."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(2_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,8 @@ def _same(a: Any, b: Any) -> bool:
 def dict_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What turns `old` into `new` (apply_dict_delta): changed or added entries, dropped keys, and the key order when
     merging in place would not give new's (dbt moves a re-parsed node to the end)."""
+    if old is new:  # the child map while no edge changed (_children_of)
+        return {"set": {}, "drop": []}
     changed = {k: v for k, v in new.items() if k not in old or not _same(old[k], v)}
     dropped = [k for k in old if k not in new]
     out: dict[str, Any] = {"set": changed, "drop": dropped}
@@ -215,6 +217,9 @@ def dict_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_dict_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """The dict dict_delta was made from; `old` itself when nothing changed (callers do not change either)."""
+    if not delta["set"] and not delta["drop"] and "order" not in delta:
+        return old
     dropped = set(delta["drop"])
     merged = {k: v for k, v in old.items() if k not in dropped}
     merged.update(delta["set"])
