@@ -27,11 +27,11 @@ class HeapKeeper:
         self.full_at = time.monotonic()
         self.epoch: object = None
 
-    def settle(self, epoch: object = None) -> bool:
-        """Call between requests; `epoch` changes when the big structure is replaced. Returns whether a full
-        collection ran."""
+    def settle(self, epoch: object = None, full_ok: bool = True) -> bool:
+        """Call between requests; `epoch` changes when the big structure is replaced; `full_ok` False puts a due full
+        collection off. Returns whether a full collection ran."""
         self.since_full += 1
-        due = self.since_full >= FULL_EVERY and time.monotonic() - self.full_at >= FULL_AT_MOST_S
+        due = self.since_full >= FULL_EVERY and time.monotonic() - self.full_at >= FULL_AT_MOST_S and full_ok
         full = epoch != self.epoch or due
         if full:
             gc.unfreeze()
@@ -47,17 +47,27 @@ class SettleSoon:
     """The server's HeapKeeper: settled `delay` seconds after a tool call returns, on the event loop (after an edit
     the next call is usually waiting for the worker's parse by then), once for a burst of calls. Without it a full
     collection over the project's summary and the column caches took 0.25 s of one `project_check` in ten, on a
-    1,000-model project."""
+    1,000-model project. The periodic full collection (a few hundred ms with the memory toolset's libraries loaded)
+    waits until no call is running, or FULL_BUSY_S at most: under a steady load of HTTP clients it would stall them
+    all at once."""
 
     def __init__(self, delay: float = 0.1) -> None:
         self.keeper = HeapKeeper()
         self.delay = delay
         self.pending: asyncio.TimerHandle | None = None
+        self.running = 0  # tool calls in flight
+
+    def before_call(self) -> None:
+        self.running += 1
 
     def after_call(self) -> None:
+        self.running -= 1
         if self.pending is None:
             self.pending = asyncio.get_running_loop().call_later(self.delay, self._settle)
 
     def _settle(self) -> None:
         self.pending = None
-        self.keeper.settle()
+        self.keeper.settle(full_ok=self.running == 0 or time.monotonic() - self.keeper.full_at > FULL_BUSY_S)
+
+
+FULL_BUSY_S = 600.0

@@ -288,6 +288,7 @@ def add_tool(
     """Register `handler` as tool `name`, with the input model's fields as the tool's flat arguments."""
 
     async def tool_fn(ctx: Context, **kwargs: Any) -> CallToolResult:
+        HEAP.before_call()
         try:
             return await call(ctx, **kwargs)
         finally:

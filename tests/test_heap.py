@@ -65,13 +65,26 @@ async def test_the_server_settles_once_after_a_burst_of_calls() -> None:
     soon = heap.SettleSoon(delay=0.05)
     try:
         for _ in range(3):
+            soon.before_call()
             soon.after_call()
         assert soon.pending is not None and soon.keeper.since_full == 0
         await asyncio.sleep(0.15)
         assert soon.pending is None and soon.keeper.since_full == 1  # settled once, not three times
         assert gc.get_freeze_count() > 0
+        soon.before_call()
         soon.after_call()
         await asyncio.sleep(0.15)
         assert soon.keeper.since_full == 2
+        # a due full collection waits while a call runs (HTTP clients would all stall), and runs once none does
+        import time
+
+        overdue = time.monotonic() - heap.FULL_AT_MOST_S - 1  # due, but not yet FULL_BUSY_S late
+        soon.keeper.since_full, soon.keeper.full_at = heap.FULL_EVERY, overdue
+        soon.before_call(), soon.before_call(), soon.after_call()  # one still running
+        await asyncio.sleep(0.15)
+        assert soon.keeper.full_at == overdue
+        soon.after_call()
+        await asyncio.sleep(0.15)
+        assert soon.keeper.full_at > overdue and soon.keeper.since_full == 0
     finally:
         gc.unfreeze()
