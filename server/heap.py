@@ -48,26 +48,34 @@ class SettleSoon:
     the next call is usually waiting for the worker's parse by then), once for a burst of calls. Without it a full
     collection over the project's summary and the column caches took 0.25 s of one `project_check` in ten, on a
     1,000-model project. The periodic full collection (a few hundred ms with the memory toolset's libraries loaded)
-    waits until no call is running, or FULL_BUSY_S at most: under a steady load of HTTP clients it would stall them
-    all at once."""
+    waits until no call is running: under a steady load of HTTP clients it would stall them all at once. It waits
+    FULL_BUSY_S at most, and not once the frozen heap grew by a quarter since the last one (what calls still used
+    when it was frozen and dropped since, cycles included, is freed only by a full collection)."""
 
     def __init__(self, delay: float = 0.1) -> None:
         self.keeper = HeapKeeper()
         self.delay = delay
         self.pending: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.running = 0  # tool calls in flight
+        self.frozen_at_full = 0  # gc.get_freeze_count() right after the last full collection
 
     def before_call(self) -> None:
         self.running += 1
 
     def after_call(self) -> None:
         self.running -= 1
-        if self.pending is None:
-            self.pending = asyncio.get_running_loop().call_later(self.delay, self._settle)
+        loop = asyncio.get_running_loop()
+        if self.pending is None or self.loop is not loop:  # (a timer of a loop that closed never fires)
+            self.loop, self.pending = loop, loop.call_later(self.delay, self._settle)
 
     def _settle(self) -> None:
         self.pending = None
-        self.keeper.settle(full_ok=self.running == 0 or time.monotonic() - self.keeper.full_at > FULL_BUSY_S)
+        grown = self.frozen_at_full > 0 and gc.get_freeze_count() > self.frozen_at_full * 5 // 4
+        busy_for_long = time.monotonic() - self.keeper.full_at > FULL_BUSY_S
+        full = self.keeper.settle(full_ok=self.running == 0 or busy_for_long or grown)
+        if full or not self.frozen_at_full:  # (the first settle's freeze is the first measure)
+            self.frozen_at_full = gc.get_freeze_count()
 
 
 FULL_BUSY_S = 600.0

@@ -183,6 +183,23 @@ def test_a_kept_listing_is_the_walk_dbt_makes(built_shop: Path, tmp_path: Path) 
         assert parse_io._listings, "no listing was kept"
 
 
+def test_the_change_check_sees_past_a_dangling_lock_file(tmp_path: Path) -> None:
+    """invocation.project_fingerprint: one file it cannot stat (Emacs's `.#x.sql` lock, a dangling symlink) hides no
+    other file of its folder; `.dbtignore` is watched too."""
+    from tools.dbt.engine.invocation import project_fingerprint
+
+    models = tmp_path / "models"
+    (models / "sub").mkdir(parents=True)
+    for name in ("a.sql", "b.sql", "sub/c.sql"):
+        (models / name).write_text("select 1 as a\n")
+    os.symlink("someone@host.1234:1", models / ".#a.sql")
+    (tmp_path / ".dbtignore").write_text("models/b.sql\n")
+    before = project_fingerprint(tmp_path, tmp_path)
+    assert {Path(p).name for p, *_ in before} >= {"a.sql", "b.sql", "c.sql", ".dbtignore"}
+    (tmp_path / ".dbtignore").write_text("models/a.sql\nmodels/sub/\n")  # another size: the same clock tick may keep mtime
+    assert project_fingerprint(tmp_path, tmp_path) != before
+
+
 def test_a_stat_reader_sees_every_change(tmp_path: Path) -> None:
     from tools.authoring.files import StatReader
 

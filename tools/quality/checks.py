@@ -146,6 +146,18 @@ class CheckCache:
         self.inputs[uid] = (inputs, key)
         return key
 
+    def prune(self, alive: set[str]) -> None:
+        """Forget renamed and deleted models, and results no model's inputs lead to now (each edit leaves one), once
+        they are over a hundred. Checks running at once share this: each table is copied before it is walked."""
+        if len(self.sources) > len(alive) + 100 or len(self.inputs) > len(alive) + 100:
+            for table in (self.sources, self.inputs):
+                for uid in [u for u in list(table) if u not in alive]:
+                    table.pop(uid, None)
+        if len(self.results) > 2 * len(alive) + 100:
+            live = {held[1] for held in list(self.inputs.values())}
+            for key in [k for k in list(self.results) if k not in live]:
+                self.results.pop(key, None)
+
     def tests_by_node(self, tests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """The tests attached to each node (by unique_id): the last answer while the test entries are the same objects."""
         held = self.tests
@@ -315,11 +327,8 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
                 cache.inputs.clear()
                 cache.sources.clear()
             cache.results[key] = out[start:]
-    if cache is not None and only_path is None and len(cache.sources) > len(models) + 100:  # renamed and deleted models
-        alive = {m["unique_id"] for m in models}
-        for table in (cache.sources, cache.inputs):
-            for uid in [u for u in table if u not in alive]:
-                del table[uid]
+    if cache is not None and only_path is None:
+        cache.prune({m["unique_id"] for m in models})
     if only_path is None:
         opted_out = _freshness_opt_outs(root, index, read)
         for source in index.raw.get("sources", []):

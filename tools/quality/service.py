@@ -138,8 +138,9 @@ class QualityTools:
         except BaseException:
             ahead.cancel()  # its thread finishes on its own; what it analyzed is kept for the next check
             raise
+        parsed_at_once = idle and engine.calls_run == calls + 1  # before the wait below: a later call changes nothing read
         texts = await ahead
-        if not (idle and engine.calls_run == calls + 1):
+        if not parsed_at_once:
             texts = {}  # the parse did not follow at once (it queued behind another call): read the files as they are now
         if only is not None and not any(n["path"] == only for n in index.raw.get("nodes", [])):
             raise ToolFailure("model_not_found", f"No model at {inp.path}.", "Give a model's SQL path, or no path for the whole project.")

@@ -10,6 +10,7 @@ from typing import Any
 # Commands that can run on the warm manifest instead of parsing the project again.
 MANIFEST_COMMANDS = {"run", "test", "build", "compile", "seed", "snapshot", "show", "list", "ls", "source", "docs", "retry"}
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "logs", "target", ".pytest_cache"}
+WATCHED_NAMES = {".dbtignore"}  # no suffix, but it changes what dbt reads
 WATCHED_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py", ".jinja", ".jinja2", ".json"}
 PROGRESS_EVENTS = {"NodeStart", "NodeFinished"}
 # Read-type commands skip rewriting manifest.json/run_results.json and warming the relation cache: on a warm
@@ -38,8 +39,12 @@ def project_fingerprint(project_dir: Path, profiles_dir: Path, stats: dict[str, 
                     if entry.is_dir(follow_symlinks=False):
                         if entry.name not in SKIP_DIRS:
                             stack.append(Path(entry.path))
-                    elif os.path.splitext(entry.name)[1] in WATCHED_SUFFIXES:
-                        st = entry.stat()
+                    elif os.path.splitext(entry.name)[1] in WATCHED_SUFFIXES or entry.name in WATCHED_NAMES:
+                        try:
+                            st = entry.stat()
+                        except OSError:  # a dangling symlink (an editor's .#lock file), a file deleted just now
+                            entries.append((entry.path, -1, -1))
+                            continue
                         entries.append((entry.path, st.st_mtime_ns, st.st_size))
                         if stats is not None:
                             stats[entry.path] = st

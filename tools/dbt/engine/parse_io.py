@@ -43,11 +43,12 @@ _taken: dict[str, os.stat_result] = {}  # stats the worker took just before this
 # (project root, project, parse file type, searched path, relative path) -> (stamp, modification time, SourceFile)
 _sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], float, Any]] = {}
 _sources_now: set[tuple[str, str, Any, str, str]] = set()  # the keys get_source_files answered in this reading()
-# (root, searched paths, pattern) -> (ignore spec, every folder walked with its mtime_ns (-1: missing), the matches'
+# (root, searched paths, pattern) -> (ignore spec, every folder walked or listed with its stamp, the matches'
 # (searched path, relative path, absolute path)): a listing stands while no folder of it changed
-_listings: dict[tuple[str, tuple[str, ...], str], tuple[Any, list[tuple[str, int]], list[tuple[str, str, str]]]] = {}
+_listings: dict[tuple[str, tuple[str, ...], str], tuple[Any, list[tuple[str, FolderStamp]], list[tuple[str, str, str]]]] = {}
 _listings_now: set[tuple[str, tuple[str, ...], str]] = set()
-_folder_stamps: dict[str, int] = {}  # folder -> mtime_ns (-1: missing), as this reading() first saw it
+FolderStamp = tuple[int, int, int]  # (inode, mtime_ns, ctime_ns); (-1, -1, -1) for a folder that is missing
+_folder_stamps: dict[str, FolderStamp] = {}  # folder -> its stamp, as this reading() first saw it
 
 
 @contextlib.contextmanager
@@ -142,20 +143,24 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
     return matching
 
 
-def _folder_stamp(path: str) -> int:
+def _folder_stamp(path: str) -> FolderStamp:
+    """A folder's inode and times: an entry added, removed or renamed changes its mtime; a folder put in its place
+    (a restore that sets the old mtime, a symlink pointed elsewhere) or made readable again changes the inode or
+    the ctime, which no tool sets."""
     if path not in _folder_stamps:
         try:
-            _folder_stamps[path] = os.stat(path).st_mtime_ns
+            st = os.stat(path)
+            _folder_stamps[path] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
-            _folder_stamps[path] = -1
+            _folder_stamps[path] = (-1, -1, -1)
     return _folder_stamps[path]
 
 
 def matching(root_path: str, relative_paths_to_search: list[str], file_pattern: str, ignore_spec: Any = None) -> list[dict[str, Any]]:
-    """find_matching's answer, from the last listing of the same search while none of its folders changed (a file
-    added, removed or renamed changes its folder's mtime): no walk, and each file's stat from the project fingerprint.
-    A listing is kept only if all its folders were more than two seconds old when it was made (a change in the same
-    clock tick could keep a folder's mtime)."""
+    """find_matching's answer, from the last listing of the same search while none of its folders changed (_folder_stamp;
+    every folder the walk entered or listed, one it could not read included): no walk, and each file's stat from the
+    project fingerprint. A listing is kept only if all its folders were more than two seconds old when it was made (a
+    change in the same clock tick could keep a folder's mtime)."""
     key = (root_path, tuple(relative_paths_to_search), file_pattern)
     _listings_now.add(key)
     held = _listings.get(key)
@@ -172,9 +177,12 @@ def matching(root_path: str, relative_paths_to_search: list[str], file_pattern: 
     for relative_path_to_search in relative_paths_to_search:
         top = os.path.join(root, relative_path_to_search)
         folders[top] = None
-        folders.update((current, None) for current, _dirs, _files in _walk(top))
+        for current, dirs, _files in _walk(top):
+            folders[current] = None
+            folders.update((os.path.join(current, name), None) for name in dirs)
     stamps = [(folder, _folder_stamp(folder)) for folder in folders]
-    if all(stamp == -1 or time.time_ns() - stamp > RACY_NS for _, stamp in stamps):
+    now = time.time_ns()
+    if all(stamp[0] == -1 or now - stamp[1] > RACY_NS for _, stamp in stamps):  # (entries change mtime and ctime together)
         _listings[key] = (ignore_spec, stamps, [(m["searched_path"], m["relative_path"], m["absolute_path"]) for m in found])
     else:
         _listings.pop(key, None)
