@@ -211,8 +211,7 @@ def topological(nodes: dict[str, NodeFacts], held: dict[str, Any] | None = None)
     last = held.get(ORDER_KEY) if held is not None else None
     if last is not None and len(last[0]) == len(nodes) and all(
             uid == was and (facts is had or facts.parents == had.parents) for (uid, facts), (was, had) in zip(nodes.items(), last[0], strict=True)):
-        if held is not None:
-            held[ORDER_KEY] = (list(nodes.items()), last[1])
+        held[ORDER_KEY] = (list(nodes.items()), last[1])  # (held is not None: `last` came from it)
         return list(last[1])
     order = _topological(nodes)
     if held is not None:

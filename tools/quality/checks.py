@@ -10,7 +10,6 @@ import functools
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -159,17 +158,12 @@ class CheckCache:
                 self.results.pop(key, None)
 
     def tests_by_node(self, tests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """The tests attached to each node (by unique_id): the last answer while the test entries are the same objects."""
+        """attached_tests(tests): the last answer while the test entries are the same objects."""
         held = self.tests
         if held is not None and len(held[0]) == len(tests) and all(a is b for a, b in zip(held[0], tests, strict=True)):
             return held[1]
-        out: dict[str, list[dict[str, Any]]] = {}
-        for test in tests:
-            for parent in test.get("depends_on", []):
-                if parent == test.get("attached_node") or test.get("attached_node") is None:
-                    out.setdefault(parent, []).append(test)
-        self.tests = (tests, out)
-        return out
+        self.tests = (tests, attached_tests(tests))
+        return self.tests[1]
 
     def key_of(self, uid: str, sources: tuple[Any, ...], inputs: Callable[[], tuple[Any, ...]]) -> str:
         """key(uid, inputs()), where `inputs()` is computed from `sources` alone: not called while they are equal."""
@@ -179,6 +173,16 @@ class CheckCache:
         key = self.key(uid, inputs())
         self.sources[uid] = (sources, key)
         return key
+
+
+def attached_tests(tests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The tests attached to each node, by unique_id."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for test in tests:
+        for parent in test.get("depends_on", []):
+            if parent == test.get("attached_node") or test.get("attached_node") is None:
+                out.setdefault(parent, []).append(test)
+    return out
 
 
 @dataclass(frozen=True)
@@ -191,31 +195,16 @@ class TextFacts:
     findings: tuple[Any, ...]  # connascence.analyze's findings
 
 
-_text_facts: dict[tuple[str, str, bool], TextFacts] = {}
-_text_facts_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=64)
 def text_facts(sql: str, dialect: str, is_sql: bool = True) -> TextFacts:
     """TextFacts of a model's text, kept for the last few texts: project_check computes them for an edited model
     while the worker parses (QualityTools.check), then finds them here."""
-    key = (sql, dialect, is_sql)
-    held = _text_facts.get(key)
-    if held is not None:
-        return held
     try:
         shape = sql_rules.parse_sql(sql, dialect) if is_sql else None
     except ToolFailure:
         shape = None
-    facts = TextFacts(shape.joins if shape is not None else 0, tuple(sql_rules.relations(sql).sources),
-                      tuple(analyze(sql, dialect, tree=shape.tree if shape is not None else None)))
-    with _text_facts_lock:
-        if len(_text_facts) >= TEXT_FACTS_KEPT:
-            _text_facts.pop(next(iter(_text_facts)), None)
-        _text_facts[key] = facts
-    return facts
-
-
-TEXT_FACTS_KEPT = 64
+    return TextFacts(shape.joins if shape is not None else 0, tuple(sql_rules.relations(sql).sources),
+                     tuple(analyze(sql, dialect, tree=shape.tree if shape is not None else None)))
 
 
 def read_models(root: Path, index: ProjectIndex, read: Callable[[Path | str], str | None], cache: CheckCache,
@@ -243,7 +232,8 @@ def check_project(root: Path, index: ProjectIndex, read: Callable[[Path | str], 
     out: list[Violation] = []
     nodes = index.raw.get("nodes", [])
     by_id = {n["unique_id"]: n for n in nodes}
-    tests_by_node = (cache or CheckCache()).tests_by_node([n for n in nodes if n["resource_type"] == "test"])
+    test_entries = [n for n in nodes if n["resource_type"] == "test"]
+    tests_by_node = cache.tests_by_node(test_entries) if cache is not None else attached_tests(test_entries)
     models = [n for n in nodes if n["resource_type"] == "model" and n["package"] == index.project_name]
     if only_path is not None:
         models = [n for n in models if n["path"] == only_path]

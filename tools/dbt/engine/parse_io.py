@@ -40,14 +40,14 @@ _hashes: Any = None  # the MemoFileHash install() put in dbt's reader
 _read_now: set[str] = set()  # the paths load_file_contents was asked for in this reading()
 _stamps: dict[str, tuple[int, int, int]] = {}  # absolute path -> (inode, size, mtime_ns), as this reading()'s walk saw it
 _taken: dict[str, os.stat_result] = {}  # stats the worker took just before this reading() (its project fingerprint)
-# (project root, project, parse file type, searched path, relative path) -> (stamp, modification time, SourceFile)
-_sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], float, Any]] = {}
+# (project root, project, parse file type, searched path, relative path) -> (the file's stamp, its SourceFile)
+_sources: dict[tuple[str, str, Any, str, str], tuple[tuple[int, int, int], Any]] = {}
 _sources_now: set[tuple[str, str, Any, str, str]] = set()  # the keys get_source_files answered in this reading()
+FolderStamp = tuple[int, int, int]  # (inode, mtime_ns, ctime_ns); (-1, -1, -1) for a folder that is missing
 # (root, searched paths, pattern) -> (ignore spec, every folder walked or listed with its stamp, the matches'
 # (searched path, relative path, absolute path)): a listing stands while no folder of it changed
 _listings: dict[tuple[str, tuple[str, ...], str], tuple[Any, list[tuple[str, FolderStamp]], list[tuple[str, str, str]]]] = {}
 _listings_now: set[tuple[str, tuple[str, ...], str]] = set()
-FolderStamp = tuple[int, int, int]  # (inode, mtime_ns, ctime_ns); (-1, -1, -1) for a folder that is missing
 _folder_stamps: dict[str, FolderStamp] = {}  # folder -> its stamp, as this reading() first saw it
 
 
@@ -134,13 +134,18 @@ def find_matching(root_path: str, relative_paths_to_search: list[str], file_patt
                 # os.path.relpath's answer: under a clean absolute folder the walk's paths are that folder + "/" + names
                 relative_path = absolute_path[prefix:] if clean else os.path.relpath(absolute_path, absolute_path_to_search)
                 relative_path_to_root = os.path.join(relative_path_to_search, relative_path)
-                st = _taken.get(absolute_path) or os.stat(absolute_path)  # os.path.getmtime's stat, kept for get_source_files
-                modification_time = st.st_mtime
-                _stamps[absolute_path] = (st.st_ino, st.st_size, st.st_mtime_ns)
+                modification_time = _stat(absolute_path).st_mtime  # os.path.getmtime's stat, its stamp kept for get_source_files
                 if not ignore_spec or not ignore_spec.match_file(relative_path_to_root):
                     matching.append({"searched_path": relative_path_to_search, "absolute_path": absolute_path,
                                      "relative_path": relative_path, "modification_time": modification_time})
     return matching
+
+
+def _stat(path: str) -> os.stat_result:
+    """A file's stat (the fingerprint's, when the worker took one), its stamp kept for this reading()."""
+    st = _taken.get(path) or os.stat(path)
+    _stamps[path] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return st
 
 
 def _folder_stamp(path: str) -> FolderStamp:
@@ -167,9 +172,8 @@ def matching(root_path: str, relative_paths_to_search: list[str], file_pattern: 
     if held is not None and held[0] == ignore_spec and all(_folder_stamp(folder) == stamp for folder, stamp in held[1]):
         out = []
         for searched, relative, absolute in held[2]:
-            st = _taken.get(absolute) or os.stat(absolute)
-            _stamps[absolute] = (st.st_ino, st.st_size, st.st_mtime_ns)
-            out.append({"searched_path": searched, "absolute_path": absolute, "relative_path": relative, "modification_time": st.st_mtime})
+            out.append({"searched_path": searched, "absolute_path": absolute, "relative_path": relative,
+                        "modification_time": _stat(absolute).st_mtime})
         return out
     found = find_matching(root_path, relative_paths_to_search, file_pattern, ignore_spec)
     root = os.path.normpath(root_path)
@@ -204,8 +208,8 @@ def get_source_files(project: Any, paths: list[str], extension: str, parse_file_
         key = (root, name, parse_file_type, searched, relative)
         stamp = _stamps.get(found["absolute_path"])
         held = _sources.get(key)
-        if held is not None and stamp is not None and held[0] == stamp and held[1] == found["modification_time"]:
-            source_file = held[2]
+        if held is not None and stamp is not None and held[0] == stamp:  # (the modification time is the stamp's mtime)
+            source_file = held[1]
         else:
             path = FilePath(searched_path=searched, relative_path=relative, modification_time=found["modification_time"], project_root=root)
             if parse_file_type == ParseFileType.Seed:
@@ -213,7 +217,7 @@ def get_source_files(project: Any, paths: list[str], extension: str, parse_file_
             else:
                 source_file = read_files.load_source_file(path, parse_file_type, name, saved_files)
             if source_file and stamp is not None and time.time_ns() - stamp[2] > RACY_NS:
-                _sources[key] = (stamp, found["modification_time"], source_file)
+                _sources[key] = (stamp, source_file)
             else:
                 _sources.pop(key, None)
         _sources_now.add(key)

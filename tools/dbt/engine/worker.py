@@ -237,11 +237,10 @@ class Worker(PreviewOp, CompileOp):
             return classify_exception(failure, self.events)
         self.manifest = parsed
         self.manifest_key = key
-        if in_place:
-            self.graph_due = True  # settle_graph: after the reply (5 ms of a one-line edit's check on 1,000 models)
-        else:
+        if not in_place:
             self.note_graph(False)
-        if in_place:
+        else:
+            self.graph_due = True  # settle_graph: after the reply (5 ms of a one-line edit's check on 1,000 models)
             msgpack = time.monotonic() - self.msgpack_at > MSGPACK_EVERY_S
             self.writer.defer(self.manifest, self.target_dir(), msgpack=msgpack)
             self.msgpack_at = time.monotonic() if msgpack else self.msgpack_at
