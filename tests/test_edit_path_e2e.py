@@ -24,6 +24,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from conftest import REPO, ok, serve_args, server_environment
 
 MART = "models/marts/dim_products.sql"
+SNEAKY_MACRO = """{% macro sneaky() %}{% do run_query("create table main.sneaky as select 1 as x") %}{% endmacro %}\n"""
 
 
 def projection(manifest) -> dict:
@@ -368,6 +369,21 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
         on_disk = json.loads((target / "manifest.json").read_text())["nodes"]["model.shop.fct_orders"]
         assert "model.shop.int_order_totals" in on_disk["depends_on"]["nodes"], "a half-parsed manifest reached disk"
         broken.write_text(fine)
+        # -- the edited model was compiled ahead (compile_op.compile_ahead), right after the describe's reply, and
+        #    the column model's compile took it; one whose Jinja runs a statement is refused there as in the request
+        assert "compiled 1 ahead" in log.read_text() and "took 1 of 1 compiled ahead" in log.read_text(), log.read_text()[-3000:]
+        (built_shop / "macros" / "sneaky.sql").write_text(SNEAKY_MACRO)
+        ok(await client.call_tool("project_check", {}))  # (a macro file: a dbt command parses, nothing is compiled ahead)
+        ahead = log.read_text().count("compiled 1 ahead")
+        mart.write_text(original.replace("from products", "from products {{ sneaky() }}", 1))
+        assert "{{ sneaky() }}" in mart.read_text()
+        ok(await client.call_tool("project_check", {}))
+        assert log.read_text().count("compiled 1 ahead") == ahead, "a refused statement's compile was kept"
+        assert "compiling ahead stopped at model.shop.dim_products: it is a CREATE statement" in log.read_text(), log.read_text()[-3000:]
+        traced = ok(await client.call_tool("column_lineage", {"model": "dim_products", "column": "product_id"}))
+        assert "did not compile: A statement was refused" in json.dumps(traced["unresolved"]), traced
+        mart.write_text(original)
+        (built_shop / "macros" / "sneaky.sql").unlink()
         # -- after a zero-row run (--empty: dbt compiles refs to empty subqueries), the column model's SQL is not that
         built = ok(await client.call_tool("dbt_run", {"select": "stg_orders", "empty": True}))
         assert built["success"] is True, built
@@ -382,3 +398,7 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
         assert store[uid][1] is not None, (uid, store[uid])
         assert store[uid][1].strip() == sql.strip(), uid
     assert "limit 0" not in store["model.shop.dim_products"][1], store["model.shop.dim_products"][1]
+    import duckdb
+
+    with duckdb.connect(str(built_shop / "shop.duckdb"), read_only=True) as db:
+        assert not db.execute("select * from information_schema.tables where table_name = 'sneaky'").fetchall()

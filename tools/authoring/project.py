@@ -109,6 +109,6 @@ def profile_dialect(root: Path, profiles_dir: Path, target: str | None) -> str:
         return "duckdb"
 
 
-async def project_index(engine: Any, timeout: float, progress: Any = None) -> ProjectIndex:
-    """The warm manifest's summary from the dbt worker (parsed again first if the project changed)."""
-    return ProjectIndex(await engine.describe(timeout=timeout, progress=progress))
+async def project_index(engine: Any, timeout: float, progress: Any = None, compile_ahead: dict[str, Any] | None = None) -> ProjectIndex:
+    """The warm manifest's summary from the dbt worker (parsed again first if the project changed; engine.describe)."""
+    return ProjectIndex(await engine.describe(timeout=timeout, progress=progress, compile_ahead=compile_ahead))

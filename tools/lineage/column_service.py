@@ -145,7 +145,7 @@ class ColumnService:
         reloaded when the file changes."""
         path = self.root / "target" / "manifest.json"
         if fresh or not path.is_file():
-            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds)
+            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds, compile_ahead=self.guard)
         described = self.ctx.engine.current_description()
         if described is not None and described.get("lineage") is not None:
             generation = described.get("generation")
@@ -196,7 +196,7 @@ class ColumnService:
                     time.sleep(0.1)
 
     @property
-    def _guard(self) -> dict[str, Any]:
+    def guard(self) -> dict[str, Any]:
         """Project macros run while compiling may only send read-only queries (as for dbt_compile)."""
         return {"guard": not self.ctx.settings.jinja_statements_allowed}
 
@@ -261,7 +261,7 @@ class ColumnService:
         generation = self._described_graph[0] if graph is self._described_graph[1] else None
         try:
             reply = await self.ctx.engine.invoke(["compile_nodes"], timeout=self.ctx.settings.timeout_seconds, progress=progress,
-                                                 options={**self._guard, "unique_ids": stale, "generation": generation})
+                                                 options={**self.guard, "unique_ids": stale, "generation": generation})
         except ToolFailure as failed:
             if failed.code == "timeout":
                 raise
@@ -425,7 +425,7 @@ class ColumnService:
         if refused:
             return None, f"its Jinja is not allowed here: {refused[0].describe()}"
         try:
-            reply = await self.ctx.engine.invoke(["compile", f"--inline={text}"], timeout=self.ctx.settings.timeout_seconds, options=self._guard)
+            reply = await self.ctx.engine.invoke(["compile", f"--inline={text}"], timeout=self.ctx.settings.timeout_seconds, options=self.guard)
         except ToolFailure as exc:
             return None, exc.message
         nodes = (reply.payload or {}).get("nodes") or []
@@ -438,7 +438,7 @@ class ColumnService:
         (`what` is the preview's {"model": name} or {"sql": query})."""
         try:
             reply = await self.ctx.engine.invoke(["preview"], timeout=self.ctx.settings.timeout_seconds,
-                                                 options={**what, "limit": 0, "any_relation": False, **self._guard})
+                                                 options={**what, "limit": 0, "any_relation": False, **self.guard})
         except ToolFailure:  # preview_unavailable on adapters without a read-only connection, a refused query
             return None
         table = (reply.payload or {}).get("table") if reply.success else None

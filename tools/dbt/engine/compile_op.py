@@ -13,8 +13,11 @@ Used only when the registered adapter is the one a plain `dbt parse`/`dbt compil
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tools.dbt.engine.invocation import FAST_FLAGS, target_args
@@ -35,13 +38,47 @@ def flags_of_compile() -> Iterator[None]:
         object.__setattr__(flags, "WHICH", before)
 
 
+AHEAD_AT_MOST = 16  # models compiled ahead after one describe (a one-line edit re-parses one)
+
+
+@dataclass
+class CompiledAhead:
+    """What `compile_ahead` compiled after a describe's reply, for the request right after it only."""
+
+    generation: str
+    target: str | None
+    vars_json: str | None
+    guard: bool
+    adapter: Any
+    nodes: dict[str, dict[str, Any]]  # unique_id -> its entry of compile_nodes' reply
+    events: list[dict[str, Any]]
+
+
+def models_to_compile_ahead(before: dict[str, Any], changed: dict[str, Any]) -> list[str]:
+    """The models and snapshots of a describe delta's changed graph entries (`changed`, lineage nodes) whose file
+    checksum differs from `before` (the last summary's): what the column model compiles again next."""
+    out = []
+    for uid, entry in changed.items():
+        if entry.get("resource_type") not in ("model", "snapshot"):
+            continue
+        old = before.get(uid)
+        if old is None or old.get("checksum") != entry.get("checksum"):
+            out.append(uid)
+    return out[:AHEAD_AT_MOST]
+
+
 class CompileOp:
     """Mixed into the Worker: uses its manifest, its dbt runner, its statement guard and `adapter_basis`."""
+
+    compiled_ahead: CompiledAhead | None = None  # held until the next request
+    taken_ahead: CompiledAhead | None = None  # the one held when this request came (handle() moves it here)
+    ahead_wanted: tuple[list[str], str | None, str | None, bool] | None = None  # set by a describe that asked for it
 
     def compile_nodes(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
         """`generation`: the manifest the caller's graph was made from; while the worker holds it (same target and
         vars), the nodes are compiled from it without looking for newer edits first (the caller's compile keys are
-        that manifest's; a later edit is the next call's)."""
+        that manifest's; a later edit is the next call's). Nodes compiled ahead for that manifest (compile_ahead,
+        same target, vars, guard and adapter) are taken as they are."""
         held = (self.manifest is not None and options.get("generation") == self.generation()
                 and self.manifest_key is not None and self.manifest_key[1:] == (target, vars_json))
         error = None if held else self.ensure_manifest(target, vars_json)
@@ -53,31 +90,82 @@ class CompileOp:
         if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json):
             return self._compile_by_command(wanted, target, vars_json)
         started = time.perf_counter()
+        ahead = self.taken_ahead
+        done: dict[str, dict[str, Any]] = {}
+        if (held and ahead is not None and ahead.generation == self.generation() and ahead.adapter is adapter
+                and (ahead.target, ahead.vars_json, ahead.guard) == (target, vars_json, self.guard)):
+            done = ahead.nodes
+            self.events.extend(ahead.events)
+            print(f"[dbt-ae-mcp worker] took {len(done.keys() & set(wanted))} of {len(wanted)} compiled ahead", file=sys.stderr)
+        nodes = []
+        with self._compiling(adapter) as compile_one:
+            for uid in wanted:
+                node = done.get(uid) or compile_one(uid)
+                if node is None:  # a statement was refused: handle() answers with that
+                    break
+                nodes.append(node)
+                self.node_event("NodeFinished", uid, node["status"])
+        payload = {"command": "compile", "nodes": nodes, "elapsed_s": round(time.perf_counter() - started, 4)}
+        return {"ok": True, "success": all(n["status"] == "success" for n in nodes), "payload": payload, "events": self.events}
+
+    def compile_ahead(self) -> None:
+        """After the reply to a describe that asked for it (`compile_ahead` option): compile the models that describe
+        found edited, while the server reads the summary (on a 1,000-model project, its next call is for them some
+        15 ms later and a model's compile takes 7). Only on the adapter a plain parse registered, under the guard
+        the describe named; what a refused statement or an error stopped is not kept."""
+        wanted, self.ahead_wanted = self.ahead_wanted, None
+        if not wanted or self.manifest is None or self.manifest_key is None:
+            return
+        uids, target, vars_json, guard = wanted
+        adapter, basis = self.adapter(), self.adapter_basis
+        if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json) or self.manifest_key[1:] != (target, vars_json):
+            return
+        events, request_id = self.events, self.request_id
+        self.events, self.refused, self.guard, self.request_id = [], [], guard, None
+        try:
+            nodes: dict[str, dict[str, Any]] = {}
+            with self._compiling(adapter) as compile_one:
+                for uid in uids:
+                    node = compile_one(uid)
+                    if node is None:
+                        print(f"[dbt-ae-mcp worker] compiling ahead stopped at {uid}: {self.refused[0][:200]}", file=sys.stderr)
+                        return
+                    nodes[uid] = node
+            self.compiled_ahead = CompiledAhead(self.generation(), target, vars_json, guard, adapter, nodes, self.events)
+            print(f"[dbt-ae-mcp worker] compiled {len(nodes)} ahead", file=sys.stderr)
+        except Exception:  # ahead of a request: the request compiles them itself
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            self.events, self.refused, self.guard, self.request_id = events, [], False, request_id
+
+    @contextlib.contextmanager
+    def _compiling(self, adapter: Any) -> Iterator[Callable[[str], dict[str, Any] | None]]:
+        """compile_one(unique_id): its entry of the reply, or None once a statement was refused."""
         from dbt.compilation import Compiler
         from dbt.context.providers import generate_runtime_macro_context
 
         adapter.set_macro_context_generator(generate_runtime_macro_context)
         adapter.set_macro_resolver(self.manifest)
         compiler = Compiler(adapter.config)
-        nodes = []
-        with flags_of_compile():
-            for uid in wanted:
-                node = self.manifest.nodes.get(uid)
-                if node is None:
-                    nodes.append({"unique_id": uid, "status": "error", "message": f"{uid} is not in the manifest"})
-                    continue
-                try:
-                    with adapter.connection_named(uid, node):
-                        compiled = compiler.compile_node(node, self.manifest, {})
-                    nodes.append({"unique_id": uid, "status": "success", "compiled_sql": compiled.compiled_code})
-                except Exception as exc:  # dbt's error for this node (Jinja, a ref that does not resolve, a refused statement)
-                    if self.refused:
-                        break
-                    nodes.append({"unique_id": uid, "status": "error", "message": str(exc) or type(exc).__name__})
-                self.node_event("NodeFinished", uid, nodes[-1]["status"])
-        adapter.cleanup_connections()  # as after a dbt command (dbt's adapter_management)
-        payload = {"command": "compile", "nodes": nodes, "elapsed_s": round(time.perf_counter() - started, 4)}
-        return {"ok": True, "success": all(n["status"] == "success" for n in nodes), "payload": payload, "events": self.events}
+
+        def compile_one(uid: str) -> dict[str, Any] | None:
+            node = self.manifest.nodes.get(uid)
+            if node is None:
+                return {"unique_id": uid, "status": "error", "message": f"{uid} is not in the manifest"}
+            try:
+                with adapter.connection_named(uid, node):
+                    compiled = compiler.compile_node(node, self.manifest, {})
+                return {"unique_id": uid, "status": "success", "compiled_sql": compiled.compiled_code}
+            except Exception as exc:  # dbt's error for this node (Jinja, a ref that does not resolve, a refused statement)
+                if self.refused:
+                    return None
+                return {"unique_id": uid, "status": "error", "message": str(exc) or type(exc).__name__}
+
+        try:
+            with flags_of_compile():
+                yield compile_one
+        finally:
+            adapter.cleanup_connections()  # as after a dbt command (dbt's adapter_management)
 
     def _compile_by_command(self, wanted: list[str], target: str | None, vars_json: str | None) -> dict[str, Any]:
         """`dbt compile` of the nodes' names (what the op did before): it also registers the adapter the next call uses."""

@@ -60,18 +60,22 @@ class DbtEngine(WorkerProcess):
         finally:
             self._lock.release()
 
-    async def describe(self, *, timeout: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+    async def describe(self, *, timeout: float, progress: ProgressFn | None = None, compile_ahead: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
         """The warm manifest's summary (describe.py), parsed again first if a file changed. The worker sends it only
-        when its manifest is not the one this process already holds: on a 1,000-model project it is megabytes."""
+        when its manifest is not the one this process already holds: on a 1,000-model project it is megabytes.
+        `compile_ahead` ({"guard": ...}, compile_nodes' guard): the caller compiles the edited models next; the worker
+        compiles them after its reply, while this process reads it (compile_op.compile_ahead)."""
         held = self.description
-        reply = await self.invoke(["describe"], timeout=timeout, progress=progress, options={"have": (held or {}).get("generation")})
+        options = {"have": (held or {}).get("generation"), **({"compile_ahead": compile_ahead} if compile_ahead is not None else {})}
+        reply = await self.invoke(["describe"], timeout=timeout, progress=progress, options=options)
         payload = reply.payload
         if payload.get("unchanged") and held is not None and held.get("generation") == payload.get("generation"):
             return held
         if "delta_from" in payload:  # the changes to what this process said it holds
             if held is None or held.get("generation") != payload["delta_from"]:
                 self.description = None  # not what was held after all (a concurrent describe): ask for all of it
-                return await self.describe(timeout=timeout, progress=progress)
+                return await self.describe(timeout=timeout, progress=progress, compile_ahead=compile_ahead)
             payload = {k: v for k, v in apply_describe_delta(held, payload).items() if k != "delta_from"}
         self.description = payload
         return payload

@@ -6,6 +6,8 @@ kept: on a 1,000-model project each of these was whole-project work after a one-
 - `relation_updates`: each parser's generate_database/schema/alias_name macro contexts (dbt builds the whole macro
   namespace three times per parser), kept while the manifest, the config and every macro object are the same, and
   not kept for a generate macro that reads `graph` or `invocation_id` (values its context fixes when made).
+- `query_headers`: the adapter's query comment (a macro context and a compiled Jinja template, set after every parse),
+  kept on the same terms, for dbt's default comment only (a custom one may read values its context fixes when made).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ def install() -> None:
     import dbt.contracts.graph.manifest as graph_manifest
     import dbt.parser.base as parser_base
     import dbt.parser.manifest as manifest_module
+    from dbt.parser.manifest import ManifestLoader
 
     manifest_module.get_relation_class_by_name = RelationNames.wrapping(manifest_module.get_relation_class_by_name)
     _replaced["build_node_edges"] = graph_manifest.build_node_edges
     graph_manifest.build_node_edges = build_node_edges
     _replaced["RelationUpdate"] = parser_base.RelationUpdate
     parser_base.RelationUpdate = relation_updates(parser_base.RelationUpdate)
+    _replaced["save_macros_to_adapter"] = ManifestLoader.save_macros_to_adapter
+    ManifestLoader.save_macros_to_adapter = query_headers(ManifestLoader.save_macros_to_adapter)
 
 
 class NodeEdges:
@@ -149,3 +154,33 @@ def relation_updates(relation_update: Any) -> Any:
         return made
 
     return make
+
+
+def query_headers(save_macros_to_adapter: Any) -> Any:
+    """dbt's ManifestLoader.save_macros_to_adapter (after every parse: the adapter's macro resolver, and its query
+    comment made anew from a context of every macro: a twentieth of a one-line edit's re-parse on 1,000 models), with
+    the comment kept while the adapter, its config, the manifest and every macro object are the same as when it was
+    made and the comment is dbt's default (which reads only the target, dbt's version and the node). Kept, it is
+    reset as a new one starts."""
+    from dbt.adapters.contracts.connection import DEFAULT_QUERY_COMMENT
+
+    held: list[Any] = [None]  # (adapter, config, manifest, macros, the adapter's query header)
+
+    def save(self: Any, adapter: Any) -> None:
+        macros = tuple(self.manifest.macros.values())
+        connections = adapter.connections
+        comment = getattr(getattr(adapter.config, "query_comment", None), "comment", None)
+        entry = held[0]
+        if (entry is not None and entry[0] is adapter and entry[1] is adapter.config and entry[2] is self.manifest
+                and connections.query_header is entry[4] and entry[4] is not None and comment == DEFAULT_QUERY_COMMENT
+                and self.macro_hook == connections.set_query_header
+                and len(entry[3]) == len(macros) and all(a is b for a, b in zip(entry[3], macros, strict=True))):
+            adapter.set_macro_resolver(self.manifest)
+            entry[4].reset()
+            return
+        held[0] = None
+        save_macros_to_adapter(self, adapter)
+        if comment == DEFAULT_QUERY_COMMENT and self.macro_hook == connections.set_query_header:
+            held[0] = (adapter, adapter.config, self.manifest, macros, connections.query_header)
+
+    return save

@@ -31,7 +31,7 @@ from server import fastjson  # noqa: E402
 from server.heap import HeapKeeper  # noqa: E402
 from tools.dbt.engine.serialize import classify_exception, serialize_result  # noqa: E402
 from tools.dbt.engine.invocation import FAST_FLAGS, MANIFEST_COMMANDS, drop_inline_nodes, project_fingerprint, target_args  # noqa: E402
-from tools.dbt.engine.compile_op import CompileOp  # noqa: E402
+from tools.dbt.engine.compile_op import CompileOp, models_to_compile_ahead  # noqa: E402
 from tools.dbt.engine.line_reader import LineReader  # noqa: E402
 from tools.dbt.engine.preview_op import PreviewOp  # noqa: E402
 from tools.dbt.engine import parse_io, run_facts  # noqa: E402
@@ -321,6 +321,7 @@ class Worker(PreviewOp, CompileOp):
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         self.request_id = request.get("id")
         self.events, self.carried = self.carried, []
+        self.taken_ahead, self.compiled_ahead = self.compiled_ahead, None  # for this request only (compile_op.py)
         self.refused = []
         self.incremental_modes = {}
         self.cascaded = set()
@@ -363,6 +364,10 @@ class Worker(PreviewOp, CompileOp):
             sent, self.described = self.described, (generation, described)
             if sent is not None and options.get("have") is not None and options.get("have") == sent[0]:
                 payload = {**describe_delta(sent[1], described), "delta_from": sent[0]}  # what the server holds, changed
+                ahead = options.get("compile_ahead")
+                if isinstance(ahead, dict):  # compiled after the reply (compile_op.compile_ahead)
+                    changed = models_to_compile_ahead(sent[1]["lineage"].get("nodes", {}), payload["lineage"]["nodes"]["set"])
+                    self.ahead_wanted = (changed, target, vars_json, bool(ahead.get("guard"))) if changed else None
             else:
                 payload = described
             return {"ok": True, "success": True, "payload": {**payload, "generation": generation}, "events": self.events}
@@ -474,6 +479,7 @@ def main() -> None:
                       "cancel_first": bool(adapters_to_cancel())})
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
         del reply
+        worker.compile_ahead()
         worker.settle_graph()
         # after the reply: a full collection delays no answer. An in-place re-parse keeps the manifest object; a new one
         # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
