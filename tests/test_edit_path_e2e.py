@@ -84,6 +84,14 @@ def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_pa
         assert ours.keys() == theirs.keys(), (label, ours.keys() ^ theirs.keys())
         assert {u: v for u, v in ours.items() if theirs[u] != v} == {}, label
     assert "model.shop.stg_customers" in manifest.nodes["model.shop.dim_products"].depends_on.nodes
+    # the adapter's query comment is kept across in-place re-parses (parse_memo.query_headers), and is still dbt's
+    edits[0][1]()
+    assert parse_in_place(manifest, config, flags) is manifest  # (the fresh parses above registered a new adapter)
+    adapter = next(iter(FACTORY.adapters.values()))
+    header = adapter.connections.query_header
+    edits[0][1]()
+    assert parse_in_place(manifest, config, flags) is manifest and adapter.connections.query_header is header
+    assert '"app": "dbt"' in header.add("select 1") and '"connection_name": "master"' in header.add("select 1")
     # the parent and child maps (our build_node_edges) are dbt's
     from tools.dbt.engine import parse_memo
 
