@@ -310,10 +310,12 @@ def test_the_worker_line_reader() -> None:
 
     read_fd, write_fd = os.pipe()
     lines = LineReader(read_fd)
-    assert lines.readline(0.05) is None
+    assert lines.readline(0.05) is None and not lines.waiting()
     os.write(write_fd, b'{"a": 1}\n{"b"')
+    assert lines.waiting()
     assert lines.readline(1) == '{"a": 1}\n'
     assert lines.readline(0.05) is None  # half a line: not a request yet
+    assert lines.waiting()  # (its first half: the rest is coming)
     os.write(write_fd, b': 2}\n')
     assert lines.readline(None) == '{"b": 2}\n'
     os.write(write_fd, b"tail")

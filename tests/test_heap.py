@@ -96,3 +96,13 @@ async def test_the_server_settles_once_after_a_burst_of_calls() -> None:
         soon.after_call()
     finally:
         gc.unfreeze()
+
+
+def test_the_collector_is_relaxed_inside_and_restored_after() -> None:
+    before = gc.get_threshold()
+    with heap.collector_relaxed():
+        assert gc.get_threshold()[0] > 10 * before[0]
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), heap.collector_relaxed():
+        raise RuntimeError
+    assert gc.get_threshold() == before

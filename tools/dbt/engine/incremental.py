@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from server.heap import collector_relaxed
 from tools.dbt.engine import parse_io, parse_memo
 from tools.dbt.engine.graph_cache import INLINE_PREFIX
 
@@ -187,7 +188,7 @@ def parse_in_place(manifest: Any, config: Any, flags: Any) -> Any:
     set_flags(flags)
     reset_invocation_id()
     try:
-        with handing_over(manifest):
+        with handing_over(manifest), collector_relaxed():
             return ManifestLoader.get_full_manifest(config)
     finally:
         set_flags(previous)

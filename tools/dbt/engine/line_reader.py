@@ -29,3 +29,7 @@ class LineReader:
         if not newline and not line:
             return ""
         return line.decode("utf-8") + "\n"
+
+    def waiting(self) -> bool:
+        """Whether a request has come (some of it, at least) that no readline took yet; never blocks."""
+        return bool(self.buffer) or self.eof or bool(select.select([self.fd], [], [], 0)[0])

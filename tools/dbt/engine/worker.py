@@ -452,6 +452,7 @@ def main() -> None:
     heap.settle(id(worker.manifest))
     send({"type": "ready", "cancel_first": bool(adapters_to_cancel()), "pid": os.getpid(), "startup_s": round(time.perf_counter() - started, 3), "warm_error": warm_error})
     lines = LineReader(sys.stdin.fileno())
+    chores_put_off = False
     while True:
         line = lines.readline(IDLE_WRITE_S if worker.writer.due is not None else None)
         if line is None:  # idle: the deferred artifacts now (incremental.ArtifactWriter.defer)
@@ -480,6 +481,10 @@ def main() -> None:
         send(reply, plain=request.get("args", [None])[:1] == ["describe"])
         del reply
         worker.compile_ahead()
+        if not chores_put_off and lines.waiting():  # the next request first, once (a check's compile_nodes): the
+            chores_put_off = True                   # chores below follow its reply
+            continue
+        chores_put_off = False
         worker.settle_graph()
         # after the reply: a full collection delays no answer. An in-place re-parse keeps the manifest object; a new one
         # (a parse from disk, deps, clean, a failed parse) is a new epoch: the old one may have left cycles (an id reused
