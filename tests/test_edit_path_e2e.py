@@ -97,6 +97,7 @@ def test_a_direct_in_place_parse_is_the_parse_dbt_makes(built_shop: Path, tmp_pa
 
     members = [*manifest.nodes.values(), *manifest.sources.values(), *manifest.exposures.values()]
     assert parse_memo.build_node_edges(members) == parse_memo._replaced["build_node_edges"](members)
+    assert parse_memo.resource_fqns(manifest) == parse_memo._replaced["get_resource_fqns"](manifest)
     # unchanged files' SourceFiles were handed out again (parse_io.get_source_files)...
     from tools.dbt.engine import parse_io
 

@@ -3,6 +3,8 @@ kept: on a 1,000-model project each of these was whole-project work after a one-
 
 - `RelationNames`: the relation name of every node, which dbt's uniqueness check builds after each parse;
 - `build_node_edges`: dbt's parent and child maps (built three times per re-parse), the same dicts from what changed;
+- `resource_fqns`: every resource's fqn by type (dbt's unused-config-path warning, after each parse), each entry kept
+  while its object and fqn list are the same;
 - `relation_updates`: each parser's generate_database/schema/alias_name macro contexts (dbt builds the whole macro
   namespace three times per parser), kept while the manifest, the config and every macro object are the same, and
   not kept for a generate macro that reads `graph` or `invocation_id` (values its context fixes when made).
@@ -12,6 +14,7 @@ kept: on a 1,000-model project each of these was whole-project work after a one-
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -29,6 +32,8 @@ def install() -> None:
 
     manifest_module.get_relation_class_by_name = RelationNames.wrapping(manifest_module.get_relation_class_by_name)
     _replaced["build_node_edges"] = graph_manifest.build_node_edges
+    _replaced["get_resource_fqns"] = graph_manifest.Manifest.get_resource_fqns
+    graph_manifest.Manifest.get_resource_fqns = resource_fqns
     graph_manifest.build_node_edges = build_node_edges
     _replaced["RelationUpdate"] = parser_base.RelationUpdate
     parser_base.RelationUpdate = relation_updates(parser_base.RelationUpdate)
@@ -93,6 +98,30 @@ class NodeEdges:
         self.sorted_parents[uid] = sorted(parents)
 
 
+FQN_SECTIONS = ("exposures", "functions", "nodes", "sources", "metrics", "semantic_models", "saved_queries", "unit_tests")
+_fqns: dict[str, tuple[Any, Any, str, tuple[str, ...]]] = {}  # unique_id -> (object, its fqn list, type plural, fqn)
+
+
+def resource_fqns(manifest: Any) -> dict[str, set[tuple[str, ...]]]:
+    """dbt's Manifest.get_resource_fqns (the same sets), each resource's (type plural, fqn) kept while its object and
+    its fqn list are the ones last seen."""
+    global _fqns
+    held, kept = _fqns, {}
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for section in FQN_SECTIONS:
+        for uid, obj in (getattr(manifest, section, None) or {}).items():
+            entry = held.get(uid)
+            if entry is None or entry[0] is not obj or entry[1] is not obj.fqn:
+                entry = (obj, obj.fqn, obj.resource_type.pluralize(), tuple(obj.fqn))
+            kept[uid] = entry
+            found = out.get(entry[2])
+            if found is None:
+                found = out[entry[2]] = set()
+            found.add(entry[3])
+    _fqns = kept
+    return out
+
+
 build_node_edges = NodeEdges()  # one per process, as dbt's function is: a new manifest shares most node lists' contents
 
 
@@ -104,7 +133,7 @@ class RelationNames:
 
     def __init__(self, relation_cls: Any) -> None:
         self.relation_cls = relation_cls
-        self.held: dict[str, tuple[Any, Any, tuple[Any, ...], str]] = {}  # unique_id -> (node, quoting, fields, name)
+        self.held: dict[str, tuple[Any, ...]] = {}  # unique_id -> (node, quoting, fields, node quoting, base quoting, name)
 
     @classmethod
     def wrapping(cls, get_class: Any) -> Any:
@@ -122,16 +151,18 @@ class RelationNames:
         if kwargs:
             return self.relation_cls.create_from(quoting=quoting, relation_config=relation_config, **kwargs)
         node = relation_config
-        config = getattr(node, "config", None)
+        node_quoting = getattr(getattr(node, "config", None), "quoting", None)
+        base_quoting = getattr(quoting, "quoting", None)
         fields = (getattr(node, "created_at", None), node.database, node.schema, getattr(node, "identifier", None),
-                  getattr(node, "alias", None), repr(getattr(config, "quoting", None)), repr(getattr(quoting, "quoting", None)))
+                  getattr(node, "alias", None))
         uid = getattr(node, "unique_id", None)
         held = self.held.get(uid) if uid is not None else None
-        if held is not None and held[0] is node and held[1] is quoting and held[2] == fields:
-            return held[3]
+        if (held is not None and held[0] is node and held[1] is quoting and held[2] == fields and held[3] == node_quoting
+                and held[4] == base_quoting):
+            return held[5]
         name = str(self.relation_cls.create_from(quoting=quoting, relation_config=node))
-        if uid is not None:
-            self.held[uid] = (node, quoting, fields, name)  # one entry per node: a full parse replaces the last one's
+        if uid is not None:  # (copies of the quoting dicts: compared by value, a repr of each was half of this)
+            self.held[uid] = (node, quoting, fields, copy.deepcopy(node_quoting), copy.deepcopy(base_quoting), name)
         return name
 
 
