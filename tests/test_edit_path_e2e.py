@@ -403,7 +403,16 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
         # -- the SQL the column model compiled (dbt's Compiler) is what `dbt compile` gives
         models = sorted(p.stem for p in (built_shop / "models").rglob("*.sql"))
         compiled = {n["unique_id"]: n.get("compiled_sql") for n in ok(await client.call_tool("dbt_compile", {"select": " ".join(models)}))["nodes"]}
-    store = json.loads(next((data_dir / "columns").glob("*.json")).read_text())["compiled"]
+    kept = json.loads(next((data_dir / "columns").glob("*.json")).read_text())
+    store = kept["compiled"]
+    # whether stars reach relations, as the worker answered it ahead for edited models or the server itself
+    import hashlib
+
+    from tools.lineage.column_model import stars_reaching_relations
+
+    answered = {uid: kept["stars"].get(hashlib.sha256(f"duckdb\0{entry[1]}".encode()).hexdigest()) for uid, entry in store.items() if entry[1]}
+    assert sum(v is not None for v in answered.values()) > 8
+    assert all(v is None or v == stars_reaching_relations(store[uid][1], "duckdb") for uid, v in answered.items())
     assert len(compiled) == len(models) > 8
     for uid, sql in compiled.items():
         assert store[uid][1] is not None, (uid, store[uid])
@@ -413,3 +422,15 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
 
     with duckdb.connect(str(built_shop / "shop.duckdb"), read_only=True) as db:
         assert not db.execute("select * from information_schema.tables where table_name = 'sneaky'").fetchall()
+
+
+def test_the_models_compiled_ahead_are_the_edited_ones() -> None:
+    from tools.dbt.engine.compile_op import AHEAD_AT_MOST, models_to_compile_ahead
+
+    before = {"model.p.a": {"resource_type": "model", "checksum": "1"}, "model.p.b": {"resource_type": "model", "checksum": "2"}}
+    changed = {"model.p.a": {"resource_type": "model", "checksum": "1"},  # only its YAML changed: compiles the same
+               "model.p.b": {"resource_type": "model", "checksum": "3"}, "model.p.new": {"resource_type": "model", "checksum": "4"},
+               "test.p.t": {"resource_type": "test", "checksum": "5"}, "snapshot.p.s": {"resource_type": "snapshot", "checksum": "6"}}
+    assert models_to_compile_ahead(before, changed) == ["model.p.b", "model.p.new", "snapshot.p.s"]
+    many = {f"model.p.m{i}": {"resource_type": "model", "checksum": str(i)} for i in range(40)}
+    assert len(models_to_compile_ahead({}, many)) == AHEAD_AT_MOST

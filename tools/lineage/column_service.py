@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server import fastjson
 from server.context import AppContext
 from server.errors import ToolFailure
 from server.manifest import wait_until_written
@@ -131,7 +132,7 @@ class ColumnService:
         try:
             self._store.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._store.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data), encoding="utf-8")
+            tmp.write_text(fastjson.dumps_plain(data), encoding="utf-8")  # (orjson where installed: 25 -> 6 ms for 4.6 MB)
             os.replace(tmp, self._store)
             self._dirty = False
             self._saved_at = time.monotonic()
@@ -145,7 +146,7 @@ class ColumnService:
         reloaded when the file changes."""
         path = self.root / "target" / "manifest.json"
         if fresh or not path.is_file():
-            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds, compile_ahead=self.guard)
+            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds, compile_ahead=self.ahead)
         described = self.ctx.engine.current_description()
         if described is not None and described.get("lineage") is not None:
             generation = described.get("generation")
@@ -199,6 +200,12 @@ class ColumnService:
     def guard(self) -> dict[str, Any]:
         """Project macros run while compiling may only send read-only queries (as for dbt_compile)."""
         return {"guard": not self.ctx.settings.jinja_statements_allowed}
+
+    @property
+    def ahead(self) -> dict[str, Any]:
+        """A describe's `compile_ahead` (engine.describe): the edited models compiled as this service's compiles are,
+        with their stars looked at in this dialect (unlisted_star then finds the answers kept)."""
+        return {**self.guard, "dialect": self.dialect}
 
     @property
     def dialect(self) -> str:
@@ -284,6 +291,8 @@ class ColumnService:
             checksum = self.compile_key(graph, uid)
             if node and node.get("compiled_sql") and node.get("status") in ("success", None):
                 self._compiled[uid] = (checksum, node["compiled_sql"], None)
+                for dialect, stars in (node.get("stars_reaching_relations") or {}).items():  # (compile_op.compile_ahead)
+                    self._stars[self.star_key(node["compiled_sql"], str(dialect))] = bool(stars)
             else:
                 message = (node or {}).get("message") or failure or "dbt did not compile it (an error in the selection)"
                 self._compiled[uid] = (checksum, None, "did not compile: " + str(message).splitlines()[0][:300])
@@ -385,18 +394,21 @@ class ColumnService:
             self._lineage[key] = upstream_of_all(uid, sql, dialect, relations, schema)
         return self._lineage[key]
 
+    def star_key(self, compiled_sql: str, dialect: str) -> str:
+        held = self._star_keys.get(id(compiled_sql))  # the same str as last call for a node that did not change
+        if held is not None and held[0] is compiled_sql and held[1] == dialect:
+            return held[2]
+        key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
+        if len(self._star_keys) > 100_000:
+            self._star_keys.clear()
+        self._star_keys[id(compiled_sql)] = (compiled_sql, dialect, key)
+        return key
+
     def unlisted_star(self, compiled_sql: str, dialect: str) -> bool:
         """Whether a star reaches a relation whose columns no select lists (column_model.stars_reaching_relations), cached."""
         from tools.lineage.column_model import stars_reaching_relations
 
-        held = self._star_keys.get(id(compiled_sql))  # the same str as last call for a node that did not change
-        if held is not None and held[0] is compiled_sql and held[1] == dialect:
-            key = held[2]
-        else:
-            key = hashlib.sha256(f"{dialect}\0{compiled_sql}".encode()).hexdigest()
-            if len(self._star_keys) > 100_000:
-                self._star_keys.clear()
-            self._star_keys[id(compiled_sql)] = (compiled_sql, dialect, key)
+        key = self.star_key(compiled_sql, dialect)
         if key not in self._stars:
             self._stars[key] = stars_reaching_relations(compiled_sql, dialect)
             self._dirty = True

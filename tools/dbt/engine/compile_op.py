@@ -72,7 +72,7 @@ class CompileOp:
 
     compiled_ahead: CompiledAhead | None = None  # held until the next request
     taken_ahead: CompiledAhead | None = None  # the one held when this request came (handle() moves it here)
-    ahead_wanted: tuple[list[str], str | None, str | None, bool] | None = None  # set by a describe that asked for it
+    ahead_wanted: tuple[list[str], str | None, str | None, bool, Any] | None = None  # set by a describe that asked for it
 
     def compile_nodes(self, target: str | None, vars_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
         """`generation`: the manifest the caller's graph was made from; while the worker holds it (same target and
@@ -111,12 +111,14 @@ class CompileOp:
     def compile_ahead(self) -> None:
         """After the reply to a describe that asked for it (`compile_ahead` option): compile the models that describe
         found edited, while the server reads the summary (on a 1,000-model project, its next call is for them some
-        15 ms later and a model's compile takes 7). Only on the adapter a plain parse registered, under the guard
-        the describe named; what a refused statement or an error stopped is not kept."""
+        15 ms later and a model's compile takes 7), and, given the server's SQL dialect, whether stars reach relations
+        in their SQL (the column model's next question: 8 ms a model, on the core the server does not use meanwhile).
+        Only on the adapter a plain parse registered, under the guard the describe named; what a refused statement or
+        an error stopped is not kept."""
         wanted, self.ahead_wanted = self.ahead_wanted, None
         if not wanted or self.manifest is None or self.manifest_key is None:
             return
-        uids, target, vars_json, guard = wanted
+        uids, target, vars_json, guard, dialect = wanted
         adapter, basis = self.adapter(), self.adapter_basis
         if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json) or self.manifest_key[1:] != (target, vars_json):
             return
@@ -131,6 +133,12 @@ class CompileOp:
                         print(f"[dbt-ae-mcp worker] compiling ahead stopped at {uid}: {self.refused[0][:200]}", file=sys.stderr)
                         return
                     nodes[uid] = node
+            if isinstance(dialect, str):  # the server's next question about them, on this idle core (column_model)
+                from tools.lineage.column_model import stars_reaching_relations
+
+                for node in nodes.values():
+                    if node.get("compiled_sql"):
+                        node["stars_reaching_relations"] = {dialect: stars_reaching_relations(node["compiled_sql"], dialect)}
             self.compiled_ahead = CompiledAhead(self.generation(), target, vars_json, guard, adapter, nodes, self.events)
             print(f"[dbt-ae-mcp worker] compiled {len(nodes)} ahead", file=sys.stderr)
         except Exception:  # ahead of a request: the request compiles them itself

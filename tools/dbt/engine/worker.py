@@ -367,7 +367,7 @@ class Worker(PreviewOp, CompileOp):
                 ahead = options.get("compile_ahead")
                 if isinstance(ahead, dict):  # compiled after the reply (compile_op.compile_ahead)
                     changed = models_to_compile_ahead(sent[1]["lineage"].get("nodes", {}), payload["lineage"]["nodes"]["set"])
-                    self.ahead_wanted = (changed, target, vars_json, bool(ahead.get("guard"))) if changed else None
+                    self.ahead_wanted = (changed, target, vars_json, bool(ahead.get("guard")), ahead.get("dialect")) if changed else None
             else:
                 payload = described
             return {"ok": True, "success": True, "payload": {**payload, "generation": generation}, "events": self.events}
