@@ -89,6 +89,7 @@ class SettleSoon:
 
     def _settle(self) -> None:
         self.pending = None
+        gc.collect()  # (young objects only: the rest is frozen) first, so that their garbage is not measured below
         grown = self.blocks_at_full > 0 and sys.getallocatedblocks() > 2 * self.blocks_at_full
         busy_for_long = time.monotonic() - self.keeper.full_at > FULL_BUSY_S
         full = self.keeper.settle(full_ok=self.running == 0 or busy_for_long or grown)

@@ -427,10 +427,14 @@ async def test_the_edit_path_over_mcp(built_shop: Path, data_dir: Path, tmp_path
 def test_the_models_compiled_ahead_are_the_edited_ones() -> None:
     from tools.dbt.engine.compile_op import AHEAD_AT_MOST, models_to_compile_ahead
 
-    before = {"model.p.a": {"resource_type": "model", "checksum": "1"}, "model.p.b": {"resource_type": "model", "checksum": "2"}}
-    changed = {"model.p.a": {"resource_type": "model", "checksum": "1"},  # only its YAML changed: compiles the same
-               "model.p.b": {"resource_type": "model", "checksum": "3"}, "model.p.new": {"resource_type": "model", "checksum": "4"},
-               "test.p.t": {"resource_type": "test", "checksum": "5"}, "snapshot.p.s": {"resource_type": "snapshot", "checksum": "6"}}
-    assert models_to_compile_ahead(before, changed) == ["model.p.b", "model.p.new", "snapshot.p.s"]
-    many = {f"model.p.m{i}": {"resource_type": "model", "checksum": str(i)} for i in range(40)}
-    assert len(models_to_compile_ahead({}, many)) == AHEAD_AT_MOST
+    def entry(checksum: str, kind: str = "model", package: str = "p") -> dict:
+        return {"resource_type": kind, "checksum": checksum, "package_name": package}
+
+    before = {"model.p.a": entry("1"), "model.p.b": entry("2")}
+    changed = {"model.p.a": entry("1"),  # only its YAML changed: it compiles the same
+               "model.p.b": entry("3"), "model.p.new": entry("4"), "test.p.t": entry("5", "test"),
+               "snapshot.p.s": entry("6", "snapshot"),  # a check compiles a snapshot only when a model reads it
+               "model.dep.m": entry("7", package="dep")}  # nor a package's model
+    assert models_to_compile_ahead(before, changed, "p") == ["model.p.b", "model.p.new"]
+    many = {f"model.p.m{i}": entry(str(i)) for i in range(40)}
+    assert len(models_to_compile_ahead({}, many, "p")) == AHEAD_AT_MOST

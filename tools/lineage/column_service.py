@@ -146,7 +146,7 @@ class ColumnService:
         reloaded when the file changes."""
         path = self.root / "target" / "manifest.json"
         if fresh or not path.is_file():
-            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds, compile_ahead=self.ahead)
+            await self.ctx.engine.describe(timeout=self.ctx.settings.timeout_seconds)
         described = self.ctx.engine.current_description()
         if described is not None and described.get("lineage") is not None:
             generation = described.get("generation")
@@ -202,10 +202,12 @@ class ColumnService:
         return {"guard": not self.ctx.settings.jinja_statements_allowed}
 
     @property
-    def ahead(self) -> dict[str, Any]:
-        """A describe's `compile_ahead` (engine.describe): the edited models compiled as this service's compiles are,
-        with their stars looked at in this dialect (unlisted_star then finds the answers kept)."""
-        return {**self.guard, "dialect": self.dialect}
+    def ahead(self) -> dict[str, Any] | None:
+        """A describe's `compile_ahead` (engine.describe) for a caller that compiles every model of the project next
+        (project_check): the edited ones compiled as this service's compiles are, with their stars looked at in this
+        dialect (unlisted_star then finds the answers kept). None while project Jinja may run statements: compiles
+        ahead run only under the statement guard."""
+        return {**self.guard, "dialect": self.dialect} if self.guard["guard"] else None
 
     @property
     def dialect(self) -> str:

@@ -133,8 +133,9 @@ class QualityTools:
         engine, idle = self.ctx.engine, self.ctx.engine.idle
         calls = engine.calls_run
         ahead = asyncio.ensure_future(self._read_ahead() if only is None else asyncio.sleep(0, {}))
-        try:  # (the worker compiles the edited models after its reply: the column model asks for them next)
-            index = await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds, compile_ahead=column_service(self.ctx).ahead)
+        try:  # (the whole project's check: the worker compiles the edited models after its reply, which it compiles next)
+            compiling = column_service(self.ctx).ahead if only is None else None
+            index = await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds, compile_ahead=compiling)
         except BaseException:
             ahead.cancel()  # its thread finishes on its own; what it analyzed is kept for the next check
             raise

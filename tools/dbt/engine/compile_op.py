@@ -54,12 +54,12 @@ class CompiledAhead:
     events: list[dict[str, Any]]
 
 
-def models_to_compile_ahead(before: dict[str, Any], changed: dict[str, Any]) -> list[str]:
-    """The models and snapshots of a describe delta's changed graph entries (`changed`, lineage nodes) whose file
-    checksum differs from `before` (the last summary's): what the column model compiles again next."""
+def models_to_compile_ahead(before: dict[str, Any], changed: dict[str, Any], project: str | None) -> list[str]:
+    """The models of `project` among a describe delta's changed graph entries (`changed`, lineage nodes) whose file
+    checksum differs from `before` (the last summary's): what a check of the whole project compiles again next."""
     out = []
     for uid, entry in changed.items():
-        if entry.get("resource_type") not in ("model", "snapshot"):
+        if entry.get("resource_type") != "model" or entry.get("package_name") != project:
             continue
         old = before.get(uid)
         if old is None or old.get("checksum") != entry.get("checksum"):
@@ -113,14 +113,14 @@ class CompileOp:
         found edited, while the server reads the summary (on a 1,000-model project, its next call is for them some
         15 ms later and a model's compile takes 7), and, given the server's SQL dialect, whether stars reach relations
         in their SQL (the column model's next question: 8 ms a model, on the core the server does not use meanwhile).
-        Only on the adapter a plain parse registered, under the guard the describe named; what a refused statement or
-        an error stopped is not kept."""
+        Only on the adapter a plain parse registered and under the statement guard; what a refused statement or an
+        error stopped is not kept."""
         wanted, self.ahead_wanted = self.ahead_wanted, None
         if not wanted or self.manifest is None or self.manifest_key is None:
             return
         uids, target, vars_json, guard, dialect = wanted
         adapter, basis = self.adapter(), self.adapter_basis
-        if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json) or self.manifest_key[1:] != (target, vars_json):
+        if not guard or adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json) or self.manifest_key[1:] != (target, vars_json):
             return
         events, request_id = self.events, self.request_id
         self.events, self.refused, self.guard, self.request_id = [], [], guard, None
@@ -163,11 +163,13 @@ class CompileOp:
             try:
                 with adapter.connection_named(uid, node):
                     compiled = compiler.compile_node(node, self.manifest, {})
-                return {"unique_id": uid, "status": "success", "compiled_sql": compiled.compiled_code}
             except Exception as exc:  # dbt's error for this node (Jinja, a ref that does not resolve, a refused statement)
                 if self.refused:
                     return None
                 return {"unique_id": uid, "status": "error", "message": str(exc) or type(exc).__name__}
+            if self.refused:  # refused, and the refusal caught on the way (adapter code may catch dbt's errors)
+                return None
+            return {"unique_id": uid, "status": "success", "compiled_sql": compiled.compiled_code}
 
         try:
             with flags_of_compile():

@@ -104,14 +104,15 @@ _fqns: dict[str, tuple[Any, Any, str, tuple[str, ...]]] = {}  # unique_id -> (ob
 
 def resource_fqns(manifest: Any) -> dict[str, set[tuple[str, ...]]]:
     """dbt's Manifest.get_resource_fqns (the same sets), each resource's (type plural, fqn) kept while its object and
-    its fqn list are the ones last seen."""
+    its fqn list are the ones last seen, of the same length."""
     global _fqns
     held, kept = _fqns, {}
     out: dict[str, set[tuple[str, ...]]] = {}
     for section in FQN_SECTIONS:
         for uid, obj in (getattr(manifest, section, None) or {}).items():
             entry = held.get(uid)
-            if entry is None or entry[0] is not obj or entry[1] is not obj.fqn:
+            if entry is None or entry[0] is not obj or entry[1] is not obj.fqn or len(obj.fqn) != len(entry[3]):  # (dbt
+                # changes a versioned model's fqn list in place: its last part, and one appended)
                 entry = (obj, obj.fqn, obj.resource_type.pluralize(), tuple(obj.fqn))
             kept[uid] = entry
             found = out.get(entry[2])

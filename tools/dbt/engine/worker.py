@@ -366,7 +366,8 @@ class Worker(PreviewOp, CompileOp):
                 payload = {**describe_delta(sent[1], described), "delta_from": sent[0]}  # what the server holds, changed
                 ahead = options.get("compile_ahead")
                 if isinstance(ahead, dict):  # compiled after the reply (compile_op.compile_ahead)
-                    changed = models_to_compile_ahead(sent[1]["lineage"].get("nodes", {}), payload["lineage"]["nodes"]["set"])
+                    changed = models_to_compile_ahead(sent[1]["lineage"].get("nodes", {}), payload["lineage"]["nodes"]["set"],
+                                                      described.get("project_name"))
                     self.ahead_wanted = (changed, target, vars_json, bool(ahead.get("guard")), ahead.get("dialect")) if changed else None
             else:
                 payload = described
