@@ -210,7 +210,7 @@ class QualityTools:
         if only is None and len(kept) > len(models) + 100:  # renamed and deleted models
             for uid in [u for u in kept if u not in out]:
                 del kept[uid]
-        service.save()
+        service.save_soon()
         return out
 
     async def metrics(self, inp: MetricsInput, progress: ProgressReporter) -> MetricsResult:
