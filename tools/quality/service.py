@@ -41,8 +41,8 @@ class QualityTools:
         self._read = StatReader()  # project_check reads every model on each call: unchanged files are not read again
         self._columns: dict[str, tuple[Any, Any, str, checks.ModelColumns]] = {}  # uid -> (NodeColumns, NodeFacts, dialect, answer)
 
-    async def _index(self) -> ProjectIndex:
-        return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds)
+    async def _index(self, compile_ahead: dict[str, Any] | None = None) -> ProjectIndex:
+        return await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds, compile_ahead=compile_ahead)
 
     def _source(self, inp: LintInput) -> tuple[str, str | None, Path | None]:
         if (inp.path is None) == (inp.sql is None):
@@ -134,8 +134,7 @@ class QualityTools:
         calls = engine.calls_run
         ahead = asyncio.ensure_future(self._read_ahead() if only is None else asyncio.sleep(0, {}))
         try:  # (the whole project's check: the worker compiles the edited models after its reply, which it compiles next)
-            compiling = column_service(self.ctx).ahead if only is None else None
-            index = await project_index(self.ctx.engine, self.ctx.settings.timeout_seconds, compile_ahead=compiling)
+            index = await self._index(column_service(self.ctx).ahead if only is None else None)
         except BaseException:
             ahead.cancel()  # its thread finishes on its own; what it analyzed is kept for the next check
             raise

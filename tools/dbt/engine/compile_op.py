@@ -85,9 +85,8 @@ class CompileOp:
         if error is not None:
             return {"ok": False, "error": error, "events": self.events}
         wanted = [str(u) for u in options.get("unique_ids") or []]
-        adapter = self.adapter()
-        basis = self.adapter_basis
-        if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json):
+        adapter = self._plain_adapter(target, vars_json)
+        if adapter is None:
             return self._compile_by_command(wanted, target, vars_json)
         started = time.perf_counter()
         ahead = self.taken_ahead
@@ -119,8 +118,8 @@ class CompileOp:
         if not wanted or self.manifest is None or self.manifest_key is None:
             return
         uids, target, vars_json, guard, dialect = wanted
-        adapter, basis = self.adapter(), self.adapter_basis
-        if not guard or adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json) or self.manifest_key[1:] != (target, vars_json):
+        adapter = self._plain_adapter(target, vars_json)
+        if not guard or adapter is None or self.manifest_key[1:] != (target, vars_json):
             return
         events, request_id = self.events, self.request_id
         self.events, self.refused, self.guard, self.request_id = [], [], guard, None
@@ -145,6 +144,14 @@ class CompileOp:
             traceback.print_exc(file=sys.stderr)
         finally:
             self.events, self.refused, self.guard, self.request_id = events, [], False, request_id
+
+    def _plain_adapter(self, target: str | None, vars_json: str | None) -> Any:
+        """The registered adapter when a plain `dbt parse`/`dbt compile` for this target and vars registered it (its
+        config and dbt's flags are then the ones to compile with), else None."""
+        adapter, basis = self.adapter(), self.adapter_basis
+        if adapter is None or basis is None or basis[0] is not adapter or basis[1:] != (target, vars_json):
+            return None
+        return adapter
 
     @contextlib.contextmanager
     def _compiling(self, adapter: Any) -> Iterator[Callable[[str], dict[str, Any] | None]]:

@@ -202,17 +202,17 @@ def query_headers(save_macros_to_adapter: Any) -> Any:
         macros = tuple(self.manifest.macros.values())
         connections = adapter.connections
         comment = getattr(getattr(adapter.config, "query_comment", None), "comment", None)
+        keepable = comment == DEFAULT_QUERY_COMMENT and self.macro_hook == connections.set_query_header
         entry = held[0]
-        if (entry is not None and entry[0] is adapter and entry[1] is adapter.config and entry[2] is self.manifest
-                and connections.query_header is entry[4] and entry[4] is not None and comment == DEFAULT_QUERY_COMMENT
-                and self.macro_hook == connections.set_query_header
+        if (keepable and entry is not None and entry[0] is adapter and entry[1] is adapter.config and entry[2] is self.manifest
+                and connections.query_header is entry[4] and entry[4] is not None
                 and len(entry[3]) == len(macros) and all(a is b for a, b in zip(entry[3], macros, strict=True))):
             adapter.set_macro_resolver(self.manifest)
             entry[4].reset()
             return
         held[0] = None
         save_macros_to_adapter(self, adapter)
-        if comment == DEFAULT_QUERY_COMMENT and self.macro_hook == connections.set_query_header:
+        if keepable:
             held[0] = (adapter, adapter.config, self.manifest, macros, connections.query_header)
 
     return save
